@@ -1,0 +1,295 @@
+/* http.c: reads a FastCGI request's parameters and body, writes the response. */
+#include "http.h"
+
+#include <fcgiapp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+static const char *param(FCGX_Request *r, const char *name)
+{
+    const char *v = FCGX_GetParam(name, r->envp);
+
+    return v ? v : "";
+}
+
+bool http_request_id_is_sane(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n]; n++) {
+        char c = s[n];
+
+        if (n >= HTTP_REQID_MAX)
+            return false;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return n > 0;
+}
+
+bool http_is_json_type(const char *ct)
+{
+    static const char json[] = "application/json";
+    size_t n = sizeof json - 1;
+
+    if (strncasecmp(ct, json, n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes application/x-www-form-urlencoded text in place. Returns -1 on a bad escape or
+ * an encoded NUL. */
+static int url_decode(char *s)
+{
+    char *out = s;
+
+    for (; *s; s++) {
+        if (*s == '+') {
+            *out++ = ' ';
+        } else if (*s == '%') {
+            int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+
+            if (lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            *out++ = (char)(hi * 16 + lo);
+            s += 2;
+        } else {
+            *out++ = *s;
+        }
+    }
+    *out = '\0';
+    return 0;
+}
+
+static int query_parse(struct request *req, const char *qs, struct app_error *err)
+{
+    char *p, *next;
+
+    if (*qs == '\0')
+        return 0;
+    req->query_buf = strdup(qs);
+    if (req->query_buf == NULL)
+        return error_set(err, ERR_INTERNAL, NULL);
+    for (p = req->query_buf; p; p = next) {
+        char *eq;
+
+        next = strchr(p, '&');
+        if (next)
+            *next++ = '\0';
+        if (*p == '\0')
+            continue;
+        if (req->nquery == HTTP_MAX_QUERY) {
+            error_set(err, ERR_VALIDATION_FAILED, "Too many query parameters (at most %d).",
+                      HTTP_MAX_QUERY);
+            error_detail(err, "query", "too many parameters");
+            return -1;
+        }
+        eq = strchr(p, '=');
+        if (eq)
+            *eq++ = '\0';
+        if (url_decode(p) != 0 || (eq && url_decode(eq) != 0)) {
+            error_set(err, ERR_VALIDATION_FAILED, "The query string is not valid.");
+            error_detail(err, "query", "bad percent-encoding");
+            return -1;
+        }
+        for (size_t i = 0; i < req->nquery; i++) {
+            if (strcmp(req->query[i].name, p) == 0) {
+                error_set(err, ERR_VALIDATION_FAILED, "Query parameter given twice.");
+                error_detail(err, p, "given more than once");
+                return -1;
+            }
+        }
+        req->query[req->nquery].name = p;
+        req->query[req->nquery].value = eq ? eq : "";
+        req->nquery++;
+    }
+    return 0;
+}
+
+int http_request_init(struct request *req, void *fcgx, struct app_error *err)
+{
+    FCGX_Request *r = fcgx;
+    const char *uri, *q, *rid, *cl, *key;
+    size_t plen;
+
+    memset(req, 0, sizeof *req);
+    req->fcgx = r;
+    rid = param(r, "HTTP_X_REQUEST_ID");
+    if (http_request_id_is_sane(rid)) {
+        memcpy(req->request_id, rid, strlen(rid) + 1);
+    } else if (util_random_hex(req->request_id, 16) != 0) {
+        /* The kernel refused randomness: a request id is not worth failing for. */
+        snprintf(req->request_id, sizeof req->request_id, "req-%lld", (long long)util_now_ms());
+    }
+    req->method = param(r, "REQUEST_METHOD");
+    req->remote_user = param(r, "REMOTE_USER");
+    req->remote_addr = param(r, "REMOTE_ADDR");
+    req->user_agent = param(r, "HTTP_USER_AGENT");
+    req->origin = param(r, "HTTP_ORIGIN");
+    req->host = param(r, "HTTP_HOST");
+    req->sec_fetch_site = param(r, "HTTP_SEC_FETCH_SITE");
+    req->content_type = param(r, "CONTENT_TYPE");
+    key = FCGX_GetParam("HTTP_X_API_KEY", r->envp);
+    req->api_key = key;
+
+    cl = param(r, "CONTENT_LENGTH");
+    if (*cl && util_strtonum(cl, 0, (1LL << 62), &req->content_length) != 0) {
+        error_set(err, ERR_VALIDATION_FAILED, "The Content-Length header is not valid.");
+        return -1;
+    }
+
+    uri = param(r, "REQUEST_URI");
+    q = strchr(uri, '?');
+    plen = q ? (size_t)(q - uri) : strlen(uri);
+    if (plen > HTTP_PATH_MAX)
+        return error_set(err, ERR_NOT_FOUND, NULL);
+    memcpy(req->path, uri, plen);
+    req->path[plen] = '\0';
+    return q ? query_parse(req, q + 1, err) : 0;
+}
+
+void http_request_free(struct request *req)
+{
+    if (req == NULL)
+        return;
+    free(req->query_buf);
+    req->query_buf = NULL;
+    json_decref(req->body);
+    req->body = NULL;
+}
+
+const char *http_query_get(const struct request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nquery; i++) {
+        if (strcmp(req->query[i].name, name) == 0)
+            return req->query[i].value;
+    }
+    return NULL;
+}
+
+int http_body_read(struct request *req, long long max, struct app_error *err)
+{
+    FCGX_Request *r = req->fcgx;
+    json_error_t jerr;
+    size_t cap, len = 0;
+    char *buf;
+    int ret = -1;
+
+    if (req->content_length > max)
+        return error_set(err, ERR_PAYLOAD_TOO_LARGE, "The request body is larger than %lld bytes.",
+                         max);
+    /* Without a Content-Length, read until the end, but never past the limit. */
+    cap = (size_t)(req->content_length > 0 ? req->content_length : max) + 1;
+    buf = malloc(cap);
+    if (buf == NULL)
+        return error_set(err, ERR_INTERNAL, NULL);
+    for (;;) {
+        int got = FCGX_GetStr(buf + len, (int)(cap - len), r->in);
+
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+        if (len == cap)
+            break;
+    }
+    if ((long long)len > max) {
+        error_set(err, ERR_PAYLOAD_TOO_LARGE, "The request body is larger than %lld bytes.", max);
+        goto done;
+    }
+    req->body = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (req->body == NULL) {
+        error_set(err, ERR_INVALID_JSON,
+                  "The request body is not valid JSON (line %d, column %d): %.120s.", jerr.line,
+                  jerr.column, jerr.text);
+        goto done;
+    }
+    ret = 0;
+done:
+    free(buf);
+    return ret;
+}
+
+int http_header_add(struct response *res, const char *name, const char *value)
+{
+    size_t room = sizeof res->headers - res->headers_len;
+    int n = snprintf(res->headers + res->headers_len, room, "%s: %s\r\n", name, value);
+
+    if (n < 0 || (size_t)n >= room) {
+        res->headers[res->headers_len] = '\0';
+        return -1;
+    }
+    res->headers_len += (size_t)n;
+    return 0;
+}
+
+int http_response_send(struct request *req, const struct response *res)
+{
+    FCGX_Request *r = req->fcgx;
+    char head[1024];
+    char *body = NULL;
+    size_t blen = 0;
+    int n, ret = -1;
+
+    if (res->body) {
+        body = json_dumps(res->body, JSON_COMPACT);
+        if (body == NULL)
+            return -1;
+        blen = strlen(body);
+    }
+    n = snprintf(head, sizeof head,
+                 "Status: %d %s\r\n"
+                 "X-Request-Id: %s\r\n"
+                 "Cache-Control: no-store\r\n"
+                 "X-Content-Type-Options: nosniff\r\n"
+                 "%s"
+                 "%s"
+                 "Content-Length: %zu\r\n\r\n",
+                 res->status, error_reason(res->status), req->request_id,
+                 body ? "Content-Type: application/json; charset=utf-8\r\n" : "", res->headers,
+                 blen);
+    if (n < 0 || (size_t)n >= sizeof head)
+        goto done;
+    if (FCGX_PutStr(head, n, r->out) != n)
+        goto done;
+    if (blen && FCGX_PutStr(body, (int)blen, r->out) != (int)blen)
+        goto done;
+    ret = 0;
+done:
+    free(body);
+    return ret;
+}
+
+int http_error_send(struct request *req, struct response *res, const struct app_error *err)
+{
+    json_decref(res->body);
+    res->status = error_status(err->code);
+    res->body = error_body(err, req->request_id);
+    return http_response_send(req, res);
+}
+
+void http_response_clear(struct response *res)
+{
+    if (res == NULL)
+        return;
+    json_decref(res->body);
+    memset(res, 0, sizeof *res);
+}

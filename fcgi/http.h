@@ -1,0 +1,89 @@
+/* http.h: one FastCGI request as the handlers see it, and the response they fill. */
+#ifndef LOOPED_HTTP_H
+#define LOOPED_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define HTTP_MAX_PARAMS 4  /* captured path segments, e.g. {team_id} and {key_id} */
+#define HTTP_MAX_QUERY  16 /* query parameters; more is a 400 */
+#define HTTP_PATH_MAX   1024
+#define HTTP_REQID_MAX  64
+
+struct worker_ctx; /* the thread's resources (store, caches): worker.h */
+
+struct query_param {
+    char *name; /* percent-decoded, NUL-terminated, inside request.query_buf */
+    char *value;
+};
+
+/* Everything comes from the FastCGI parameters; the strings are the library's and live until
+ * the request is finished. Unset parameters are "" (never NULL), except where noted. */
+struct request {
+    void *fcgx; /* FCGX_Request *, used by http.c only */
+    struct worker_ctx *ctx;
+    const char *method;
+    char path[HTTP_PATH_MAX + 1]; /* REQUEST_URI without the query string */
+    const char *remote_user;      /* "" when the web server authenticated nobody */
+    const char *remote_addr;
+    const char *user_agent;
+    const char *origin;
+    const char *host;
+    const char *sec_fetch_site;
+    const char *content_type;
+    const char *api_key; /* X-API-Key, or NULL */
+    long long content_length;
+    char request_id[HTTP_REQID_MAX + 1];
+    const char *params[HTTP_MAX_PARAMS]; /* path captures, into path_buf */
+    char path_buf[HTTP_PATH_MAX + 1];
+    struct query_param query[HTTP_MAX_QUERY];
+    size_t nquery;
+    char *query_buf; /* owned */
+    json_t *body;    /* parsed JSON body, owned, or NULL */
+};
+
+/* A response: status, a JSON body (or none) and extra header lines. */
+struct response {
+    int status;
+    json_t *body;      /* owned; NULL for no body (204) */
+    char headers[512]; /* "Name: value\r\n" lines */
+    size_t headers_len;
+};
+
+/* Reads the parameters of an accepted request into req (zeroed first). Returns 0, or -1 with
+ * err set (a query string that cannot be parsed). The request id is always set. */
+int http_request_init(struct request *req, void *fcgx, struct app_error *err);
+
+/* Releases what req owns; accepts NULL. */
+void http_request_free(struct request *req);
+
+/* The value of query parameter name, or NULL. */
+const char *http_query_get(const struct request *req, const char *name);
+
+/* True if content_type is application/json, with or without parameters. */
+bool http_is_json_type(const char *content_type);
+
+/* True if s is a request id the caller may choose: 1..64 of [A-Za-z0-9._-]. */
+bool http_request_id_is_sane(const char *s);
+
+/* Reads the body (at most max bytes) and parses it as JSON into req->body. Returns 0, or -1
+ * with err set (payload_too_large, invalid_json, or internal_error on a read failure). */
+int http_body_read(struct request *req, long long max, struct app_error *err);
+
+/* Adds a header line; fails (-1) only when the header buffer is full. */
+int http_header_add(struct response *res, const char *name, const char *value);
+
+/* Sends res (status, headers, JSON body) on the request's stream. Returns 0 or -1 when the
+ * client went away. Does not free res. */
+int http_response_send(struct request *req, const struct response *res);
+
+/* Builds and sends the error envelope for err (with extra headers in res, if any). */
+int http_error_send(struct request *req, struct response *res, const struct app_error *err);
+
+/* Frees the body of res and resets it; accepts NULL. */
+void http_response_clear(struct response *res);
+
+#endif

@@ -1,0 +1,545 @@
+/* store.c: the MongoDB client pool and every query Looped makes. */
+#include "store.h"
+
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+struct store {
+    mongoc_client_pool_t *pool;
+    mongoc_uri_t *uri;
+    char *db;
+};
+
+static pthread_once_t store_once = PTHREAD_ONCE_INIT;
+
+/* The driver's own messages join our log at a matching level. Its debug chatter (connection
+ * retries every heartbeat) stays out unless LOOPED_LOG_LEVEL=debug. */
+static void store_log_handler(mongoc_log_level_t level, const char *domain, const char *message,
+                              void *data)
+{
+    enum log_level to = LOG_DEBUG;
+
+    if (level <= MONGOC_LOG_LEVEL_CRITICAL)
+        to = LOG_ERROR;
+    else if (level == MONGOC_LOG_LEVEL_WARNING)
+        to = LOG_WARN;
+    /* The test store does not know endSessions: harmless, said at every pool shutdown. */
+    if (strstr(message, "endSessions"))
+        to = LOG_DEBUG;
+    log_msg(to, "mongoc %s: %s", domain, message);
+}
+
+static void store_global_init(void)
+{
+    mongoc_init();
+    mongoc_log_set_handler(store_log_handler, NULL);
+}
+
+/* Maps a driver error to the client's code; the driver's text goes to the log only. A server
+ * that cannot be reached is "unavailable" (503, retry); anything else is internal. */
+static int store_fail(struct app_error *err, const bson_error_t *be, const char *what)
+{
+    enum err_code code = ERR_INTERNAL;
+
+    if (be->domain == MONGOC_ERROR_SERVER_SELECTION || be->domain == MONGOC_ERROR_STREAM ||
+        be->domain == MONGOC_ERROR_CLIENT)
+        code = ERR_UNAVAILABLE;
+    else if (be->code == 11000)
+        code = ERR_CONFLICT;
+    error_set(err, code, NULL);
+    return error_log(err, "store: %s: %s (domain %u, code %u)", what, be->message, be->domain,
+                     be->code);
+}
+
+static mongoc_client_t *store_pop(struct store *st, struct app_error *err)
+{
+    mongoc_client_t *c = mongoc_client_pool_pop(st->pool);
+
+    if (c == NULL) {
+        error_set(err, ERR_UNAVAILABLE, NULL);
+        error_log(err, "store: no client free within waitQueueTimeoutMS");
+    }
+    return c;
+}
+
+static void uri_default(mongoc_uri_t *uri, const char *option, int32_t value)
+{
+    if (!mongoc_uri_has_option(uri, option))
+        mongoc_uri_set_option_as_int32(uri, option, value);
+}
+
+int store_open(struct store **out, const struct config *cfg, struct app_error *err)
+{
+    struct store *st = NULL;
+    bson_error_t be;
+    int32_t t = (int32_t)cfg->db_timeout_ms;
+
+    pthread_once(&store_once, store_global_init);
+    *out = NULL;
+    st = bson_malloc0(sizeof *st);
+    st->uri = mongoc_uri_new_with_error(cfg->mongodb_uri, &be);
+    if (st->uri == NULL) {
+        error_set(err, ERR_INTERNAL, NULL);
+        error_log(err, "LOOPED_MONGODB_URI: %s", be.message);
+        goto fail;
+    }
+    /* Nothing may block a worker for long: bound server selection, connecting, the wait for a
+     * pooled client and every socket read, unless the URI says otherwise. */
+    uri_default(st->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, t);
+    uri_default(st->uri, MONGOC_URI_CONNECTTIMEOUTMS, t);
+    uri_default(st->uri, MONGOC_URI_WAITQUEUETIMEOUTMS, t);
+    uri_default(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, t * 5 > 10000 ? t * 5 : 10000);
+    uri_default(st->uri, MONGOC_URI_HEARTBEATFREQUENCYMS, 2000);
+    if (!mongoc_uri_has_option(st->uri, MONGOC_URI_APPNAME))
+        mongoc_uri_set_appname(st->uri, "looped");
+    st->pool = mongoc_client_pool_new_with_error(st->uri, &be);
+    if (st->pool == NULL) {
+        error_set(err, ERR_INTERNAL, NULL);
+        error_log(err, "LOOPED_MONGODB_URI: %s", be.message);
+        goto fail;
+    }
+    mongoc_client_pool_set_error_api(st->pool, MONGOC_ERROR_API_VERSION_2);
+    st->db = bson_strdup(cfg->db);
+    *out = st;
+    return 0;
+fail:
+    store_close(st);
+    return -1;
+}
+
+void store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    mongoc_client_pool_destroy(st->pool);
+    mongoc_uri_destroy(st->uri);
+    bson_free(st->db);
+    bson_free(st);
+}
+
+int store_ping(struct store *st, struct app_error *err)
+{
+    mongoc_client_t *c = NULL;
+    bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
+    bson_error_t be;
+    int ret = -1;
+
+    c = store_pop(st, err);
+    if (c == NULL)
+        goto done;
+    /* A connection that died with the previous server fails once, then the driver reconnects:
+     * one retry keeps a store that is back from looking down for another request. */
+    if (!mongoc_client_command_simple(c, "admin", cmd, NULL, NULL, &be) &&
+        (be.domain != MONGOC_ERROR_STREAM ||
+         !mongoc_client_command_simple(c, "admin", cmd, NULL, NULL, &be))) {
+        store_fail(err, &be, "ping");
+        err->code = ERR_UNAVAILABLE; /* any failure to answer a ping means "not available" */
+        goto done;
+    }
+    ret = 0;
+done:
+    if (c)
+        mongoc_client_pool_push(st->pool, c);
+    bson_destroy(cmd);
+    return ret;
+}
+
+static const char *iter_utf8(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return "";
+}
+
+/* Runs find(filter, opts) on collection and appends, for each document, the object that
+ * row() builds from it. Returns a new array or NULL with err set. */
+typedef json_t *(*row_fn)(const bson_t *doc);
+
+static json_t *store_find(struct store *st, const char *collection, const bson_t *filter,
+                          const bson_t *opts, row_fn row, struct app_error *err)
+{
+    mongoc_client_t *c = NULL;
+    mongoc_collection_t *coll = NULL;
+    mongoc_cursor_t *cur = NULL;
+    const bson_t *doc;
+    bson_error_t be;
+    json_t *out = json_array();
+
+    c = store_pop(st, err);
+    if (c == NULL || out == NULL)
+        goto fail;
+    coll = mongoc_client_get_collection(c, st->db, collection);
+    cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    while (mongoc_cursor_next(cur, &doc)) {
+        json_t *o = row(doc);
+
+        if (o == NULL || json_array_append_new(out, o) != 0) {
+            error_set(err, ERR_INTERNAL, NULL);
+            error_log(err, "store: out of memory listing %s", collection);
+            goto fail;
+        }
+    }
+    if (mongoc_cursor_error(cur, &be)) {
+        store_fail(err, &be, collection);
+        goto fail;
+    }
+    goto done;
+fail:
+    json_decref(out);
+    out = NULL;
+done:
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(coll);
+    if (c)
+        mongoc_client_pool_push(st->pool, c);
+    return out;
+}
+
+static json_t *row_membership(const bson_t *doc)
+{
+    return json_pack("{s:s, s:s, s:s}", "id", iter_utf8(doc, "team_id"), "name", "", "role",
+                     iter_utf8(doc, "role"));
+}
+
+static json_t *row_team(const bson_t *doc)
+{
+    return json_pack("{s:s, s:s}", "id", iter_utf8(doc, "_id"), "name", iter_utf8(doc, "name"));
+}
+
+static json_t *row_user(const bson_t *doc)
+{
+    return json_pack("{s:s}", "user", iter_utf8(doc, "_id"));
+}
+
+static json_t *row_member(const bson_t *doc)
+{
+    return json_pack("{s:s, s:s}", "user", iter_utf8(doc, "user"), "role", iter_utf8(doc, "role"));
+}
+
+static int team_name_cmp(const void *a, const void *b)
+{
+    const char *x = json_string_value(json_object_get(*(json_t *const *)a, "name"));
+    const char *y = json_string_value(json_object_get(*(json_t *const *)b, "name"));
+
+    return strcmp(x ? x : "", y ? y : "");
+}
+
+json_t *store_user_teams(struct store *st, const char *user, struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("user", BCON_UTF8(user));
+    bson_t in = BSON_INITIALIZER, ids, *tfilter = NULL;
+    json_t *members = NULL, *teams = NULL, *out = NULL, *m, *t;
+    json_t *sorted[256];
+    size_t i, j, n = 0;
+    char key[16];
+
+    members = store_find(st, "memberships", filter, NULL, row_membership, err);
+    if (members == NULL)
+        goto done;
+    if (json_array_size(members) == 0) {
+        out = json_array();
+        goto done;
+    }
+    /* Two finds instead of a $lookup: both MongoDB and the test store answer them fast. */
+    BSON_APPEND_DOCUMENT_BEGIN(&in, "_id", &ids);
+    {
+        bson_t arr;
+
+        bson_append_array_begin(&ids, "$in", -1, &arr);
+        json_array_foreach(members, i, m)
+        {
+            const char *k;
+
+            bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+            bson_append_utf8(&arr, k, -1, json_string_value(json_object_get(m, "id")), -1);
+        }
+        bson_append_array_end(&ids, &arr);
+    }
+    bson_append_document_end(&in, &ids);
+    tfilter = &in;
+    teams = store_find(st, "teams", tfilter, NULL, row_team, err);
+    if (teams == NULL)
+        goto done;
+    /* A membership whose team is gone is skipped rather than shown half. */
+    json_array_foreach(members, i, m)
+    {
+        const char *id = json_string_value(json_object_get(m, "id"));
+
+        json_array_foreach(teams, j, t)
+        {
+            if (n < sizeof sorted / sizeof sorted[0] &&
+                strcmp(id, json_string_value(json_object_get(t, "id"))) == 0) {
+                json_object_set(m, "name", json_object_get(t, "name"));
+                sorted[n++] = m;
+                break;
+            }
+        }
+    }
+    qsort(sorted, n, sizeof sorted[0], team_name_cmp);
+    out = json_array();
+    for (i = 0; out && i < n; i++)
+        json_array_append(out, sorted[i]);
+    if (out == NULL) {
+        error_set(err, ERR_INTERNAL, NULL);
+        error_log(err, "store: out of memory");
+    }
+done:
+    json_decref(members);
+    json_decref(teams);
+    bson_destroy(filter);
+    bson_destroy(&in);
+    return out;
+}
+
+/* Runs a command against the database (createIndexes). */
+static int store_command(struct store *st, const bson_t *cmd, const char *what,
+                         struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_database_t *db = NULL;
+    bson_error_t be;
+    int ret = -1;
+
+    if (c == NULL)
+        return -1;
+    db = mongoc_client_get_database(c, st->db);
+    if (!mongoc_database_write_command_with_opts(db, cmd, NULL, NULL, &be)) {
+        store_fail(err, &be, what);
+        goto done;
+    }
+    ret = 0;
+done:
+    mongoc_database_destroy(db);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+struct index_spec {
+    const char *collection;
+    const char *name;
+    const char *keys[4]; /* field names; a leading '-' means descending */
+    bool unique;
+};
+
+/* design.md §4. Each resource collection adds its own rows (later issues). */
+static const struct index_spec indexes[] = {
+    {"memberships", "team_user", {"team_id", "user"}, true},
+    {"memberships", "user", {"user"}, false},
+    {"api_keys", "hash", {"hash"}, true},
+    {"api_keys", "team_created", {"team_id", "-created_at", "-_id"}, false},
+    {"audit", "team_at", {"team_id", "-at"}, false},
+    {"audit", "team_key_at", {"team_id", "key_id", "-at"}, false},
+};
+
+int store_indexes_create(struct store *st, struct app_error *err)
+{
+    for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++) {
+        const struct index_spec *ix = &indexes[i];
+        bson_t cmd = BSON_INITIALIZER, arr, spec, key;
+        int rc;
+
+        BSON_APPEND_UTF8(&cmd, "createIndexes", ix->collection);
+        BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
+        BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &spec);
+        BSON_APPEND_DOCUMENT_BEGIN(&spec, "key", &key);
+        for (size_t k = 0; k < 4 && ix->keys[k]; k++) {
+            const char *f = ix->keys[k];
+
+            BSON_APPEND_INT32(&key, f[0] == '-' ? f + 1 : f, f[0] == '-' ? -1 : 1);
+        }
+        bson_append_document_end(&spec, &key);
+        BSON_APPEND_UTF8(&spec, "name", ix->name);
+        if (ix->unique)
+            BSON_APPEND_BOOL(&spec, "unique", true);
+        bson_append_document_end(&arr, &spec);
+        bson_append_array_end(&cmd, &arr);
+        rc = store_command(st, &cmd, ix->collection, err);
+        bson_destroy(&cmd);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int store_insert(struct store *st, const char *collection, const bson_t *doc,
+                        struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    bson_error_t be;
+    int ret = -1;
+
+    if (c == NULL)
+        return -1;
+    coll = mongoc_client_get_collection(c, st->db, collection);
+    if (!mongoc_collection_insert_one(coll, doc, NULL, NULL, &be)) {
+        store_fail(err, &be, collection);
+        goto done;
+    }
+    ret = 0;
+done:
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+/* Counts the documents matching filter (0 or 1 for the lookups here). -1 on failure. */
+static int64_t store_count(struct store *st, const char *collection, const bson_t *filter,
+                           struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    bson_error_t be;
+    int64_t n;
+
+    if (c == NULL)
+        return -1;
+    coll = mongoc_client_get_collection(c, st->db, collection);
+    n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &be);
+    if (n < 0)
+        store_fail(err, &be, collection);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return n;
+}
+
+int store_team_create(struct store *st, const char *id, const char *name, struct app_error *err)
+{
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "name", BCON_UTF8(name), "created_at",
+                           BCON_DATE_TIME(util_now_ms()));
+    int rc = store_insert(st, "teams", doc, err);
+
+    bson_destroy(doc);
+    if (rc != 0 && err->code == ERR_CONFLICT)
+        error_set(err, ERR_CONFLICT, "team %s already exists", id);
+    return rc;
+}
+
+int store_user_add(struct store *st, const char *user, struct app_error *err)
+{
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(user), "created_at", BCON_DATE_TIME(util_now_ms()));
+    int rc = store_insert(st, "users", doc, err);
+
+    bson_destroy(doc);
+    if (rc != 0 && err->code == ERR_CONFLICT)
+        error_set(err, ERR_CONFLICT, "user %s already exists", user);
+    return rc;
+}
+
+static int store_exists(struct store *st, const char *collection, const char *id,
+                        struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+    int64_t n = store_count(st, collection, filter, err);
+
+    bson_destroy(filter);
+    return n < 0 ? -1 : n > 0;
+}
+
+int store_member_set(struct store *st, const char *team, const char *user, const char *role,
+                     struct app_error *err)
+{
+    mongoc_client_t *c = NULL;
+    mongoc_collection_t *coll = NULL;
+    bson_t *filter = NULL, *update = NULL, *opts = NULL;
+    bson_error_t be;
+    int rc, ret = -1;
+
+    if ((rc = store_exists(st, "teams", team, err)) <= 0)
+        return rc < 0 ? -1 : error_set(err, ERR_NOT_FOUND, "no team %s", team);
+    if ((rc = store_exists(st, "users", user, err)) <= 0)
+        return rc < 0 ? -1 : error_set(err, ERR_NOT_FOUND, "no user %s", user);
+    c = store_pop(st, err);
+    if (c == NULL)
+        return -1;
+    filter = BCON_NEW("team_id", BCON_UTF8(team), "user", BCON_UTF8(user));
+    update = BCON_NEW("$set", "{", "role", BCON_UTF8(role), "}", "$setOnInsert", "{", "created_at",
+                      BCON_DATE_TIME(util_now_ms()), "}");
+    opts = BCON_NEW("upsert", BCON_BOOL(true));
+    coll = mongoc_client_get_collection(c, st->db, "memberships");
+    if (!mongoc_collection_update_one(coll, filter, update, opts, NULL, &be)) {
+        store_fail(err, &be, "memberships");
+        goto done;
+    }
+    ret = 0;
+done:
+    bson_destroy(filter);
+    bson_destroy(update);
+    bson_destroy(opts);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+int store_member_remove(struct store *st, const char *team, const char *user, struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    bson_t *filter = NULL, reply = BSON_INITIALIZER;
+    bson_iter_t it;
+    bson_error_t be;
+    int ret = -1;
+
+    if (c == NULL)
+        return -1;
+    filter = BCON_NEW("team_id", BCON_UTF8(team), "user", BCON_UTF8(user));
+    coll = mongoc_client_get_collection(c, st->db, "memberships");
+    bson_destroy(&reply);
+    if (!mongoc_collection_delete_one(coll, filter, NULL, &reply, &be)) {
+        store_fail(err, &be, "memberships");
+        goto done;
+    }
+    if (!bson_iter_init_find(&it, &reply, "deletedCount") || bson_iter_as_int64(&it) == 0) {
+        error_set(err, ERR_NOT_FOUND, "%s is not a member of %s", user, team);
+        goto done;
+    }
+    ret = 0;
+done:
+    bson_destroy(&reply);
+    bson_destroy(filter);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+json_t *store_team_list(struct store *st, struct app_error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
+    json_t *out = store_find(st, "teams", &filter, opts, row_team, err);
+
+    bson_destroy(opts);
+    return out;
+}
+
+json_t *store_user_list(struct store *st, struct app_error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
+    json_t *out = store_find(st, "users", &filter, opts, row_user, err);
+
+    bson_destroy(opts);
+    return out;
+}
+
+json_t *store_member_list(struct store *st, const char *team, struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("team_id", BCON_UTF8(team));
+    bson_t *opts = BCON_NEW("sort", "{", "user", BCON_INT32(1), "}");
+    json_t *out = NULL;
+    int rc = store_exists(st, "teams", team, err);
+
+    if (rc == 0)
+        error_set(err, ERR_NOT_FOUND, "no team %s", team);
+    else if (rc > 0)
+        out = store_find(st, "memberships", filter, opts, row_member, err);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return out;
+}

@@ -1,0 +1,106 @@
+/* util.c: bounded number parsing, time formatting and randomness. */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+
+int util_strtonum(const char *s, long long min, long long max, long long *out)
+{
+    long long v = 0;
+    int neg = 0;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    if (*s == '-') {
+        if (min >= 0)
+            return -1;
+        neg = 1;
+        s++;
+    }
+    if (*s == '\0' || (s[0] == '0' && s[1] != '\0'))
+        return -1; /* empty after the sign, or a leading zero */
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        /* Accumulate negatively: LLONG_MIN has no positive counterpart. */
+        if (v < (-9223372036854775807LL - 1 + (*s - '0')) / 10)
+            return -1;
+        v = v * 10 - (*s - '0');
+    }
+    if (!neg) {
+        if (v == -9223372036854775807LL - 1)
+            return -1;
+        v = -v;
+    }
+    if (v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int64_t util_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *util_time_format(int64_t ms, char *buf)
+{
+    time_t sec = (time_t)(ms / 1000);
+    int milli = (int)(ms % 1000);
+    struct tm tm;
+
+    if (milli < 0) {
+        milli += 1000;
+        sec -= 1;
+    }
+    gmtime_r(&sec, &tm);
+    snprintf(buf, UTIL_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
+    return buf;
+}
+
+int util_random(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+int util_random_hex(char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[64];
+
+    if (n > sizeof raw || util_random(raw, n) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[2 * n] = '\0';
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* util.h: small helpers shared by every module: bounded number parsing, time, randomness. */
+#ifndef LOOPED_UTIL_H
+#define LOOPED_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses a whole decimal integer in [min, max] (no sign for min >= 0, no spaces, no
+ * trailing characters). Returns 0 and sets *out, or -1 (errno untouched). */
+int util_strtonum(const char *s, long long min, long long max, long long *out);
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t util_now_ms(void);
+
+/* Monotonic milliseconds, for timeouts and cache ages. */
+int64_t util_mono_ms(void);
+
+/* Formats ms since the epoch as RFC 3339 UTC with milliseconds, "2026-11-29T17:19:48.123Z".
+ * buf must hold UTIL_TIME_LEN bytes. Returns buf. */
+#define UTIL_TIME_LEN 25
+char *util_time_format(int64_t ms, char *buf);
+
+/* Fills buf with n bytes from the kernel's CSPRNG (getrandom). Returns 0 or -1. */
+int util_random(void *buf, size_t n);
+
+/* Writes n random bytes as 2n lowercase hex characters plus NUL into out (2n+1 bytes).
+ * Returns 0 or -1. */
+int util_random_hex(char *out, size_t n);
+
+#endif

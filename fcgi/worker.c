@@ -1,0 +1,225 @@
+/* worker.c: the accept loop of a worker process and the pipeline every request goes through. */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../handlers/handlers.h"
+#include "http.h"
+#include "log.h"
+#include "router.h"
+#include "store.h"
+
+struct worker {
+    struct worker_ctx ctx;
+    int listen_fd;
+    int wake[2];                  /* readable once the worker is asked to stop */
+    pthread_mutex_t accept_mutex; /* one thread at a time in poll + accept */
+};
+
+/* Every request: gate on size and media type, route, check query and caller, read the body,
+ * run the handler, answer. Every failure becomes the error envelope; 5xx are logged with
+ * their internal detail, which never reaches the client. */
+static void worker_handle(struct worker_ctx *ctx, FCGX_Request *fcgx)
+{
+    struct request req;
+    struct response res;
+    struct app_error err;
+    const struct route *route = NULL;
+    char allow[64];
+    int rc = -1;
+
+    memset(&res, 0, sizeof res);
+    memset(&err, 0, sizeof err);
+    if (http_request_init(&req, fcgx, &err) != 0)
+        goto answer;
+    req.ctx = ctx;
+    if (ctx->cfg->test_routes)
+        http_header_add(&res, "X-Worker", ctx->pid);
+    if (req.content_length > ctx->cfg->max_body) {
+        error_set(&err, ERR_PAYLOAD_TOO_LARGE, "The request body is larger than %lld bytes.",
+                  ctx->cfg->max_body);
+        goto answer;
+    }
+    if (req.content_length > 0 && !http_is_json_type(req.content_type)) {
+        error_set(&err, ERR_UNSUPPORTED_MEDIA_TYPE, NULL);
+        goto answer;
+    }
+    switch (router_match(routes, routes_count, ctx->cfg->test_routes, &req, &route, allow,
+                         sizeof allow)) {
+    case ROUTER_FOUND:
+        break;
+    case ROUTER_METHOD_NOT_ALLOWED:
+        http_header_add(&res, "Allow", allow);
+        error_set(&err, ERR_METHOD_NOT_ALLOWED, NULL);
+        goto answer;
+    case ROUTER_NOT_FOUND:
+        error_set(&err, ERR_NOT_FOUND, NULL);
+        goto answer;
+    }
+    if (router_check_query(route, &req, &err) != 0)
+        goto answer;
+    if ((route->flags & ROUTE_USER) && req.remote_user[0] == '\0') {
+        error_set(&err, ERR_UNAUTHENTICATED, NULL);
+        goto answer;
+    }
+    if ((route->flags & ROUTE_BODY) && http_body_read(&req, ctx->cfg->max_body, &err) != 0)
+        goto answer;
+    rc = route->handler(&req, &res, &err);
+answer:
+    if (rc == 0) {
+        if (http_response_send(&req, &res) != 0)
+            log_debug("request %s: client went away", req.request_id);
+    } else {
+        if (error_status(err.code) >= 500)
+            log_error("request %s %s %s: %s: %s", req.request_id, req.method ? req.method : "-",
+                      req.path, error_code_name(err.code), err.log[0] ? err.log : "-");
+        if (err.code == ERR_UNAVAILABLE)
+            http_header_add(&res, "Retry-After", "5");
+        if (http_error_send(&req, &res, &err) != 0)
+            log_debug("request %s: client went away", req.request_id);
+    }
+    error_clear(&err);
+    http_response_clear(&res);
+    http_request_free(&req);
+}
+
+/* Waits for a connection or the stop signal. Returns 0 with a request accepted, 1 when the
+ * worker is stopping, -1 on a listening socket that cannot be used. The listening socket is
+ * non-blocking: another process may take the connection between poll and accept. */
+static int worker_accept(struct worker *w, FCGX_Request *fcgx)
+{
+    for (;;) {
+        struct pollfd p[2] = {{w->listen_fd, POLLIN, 0}, {w->wake[0], POLLIN, 0}};
+        int rc;
+
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("poll: %s", strerror(errno));
+            return -1;
+        }
+        if (p[1].revents)
+            return 1;
+        if (!(p[0].revents & POLLIN)) {
+            log_error("listening socket failed (revents %#x)", (unsigned)p[0].revents);
+            return -1;
+        }
+        rc = FCGX_Accept_r(fcgx);
+        if (rc == 0)
+            return 0;
+        if (rc == -EBADF || rc == -EINVAL || rc == -ENOTSOCK) {
+            log_error("accept: %s", strerror(-rc));
+            return -1;
+        }
+        /* EAGAIN: another worker won the race; anything else: a peer that hung up or spoke
+         * no FastCGI. Either way, wait for the next one. */
+    }
+}
+
+static void *worker_thread(void *arg)
+{
+    struct worker *w = arg;
+    FCGX_Request fcgx;
+    int rc;
+
+    if (FCGX_InitRequest(&fcgx, w->listen_fd, 0) != 0) {
+        log_error("FCGX_InitRequest failed");
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&w->accept_mutex);
+        rc = worker_accept(w, &fcgx);
+        pthread_mutex_unlock(&w->accept_mutex);
+        if (rc != 0)
+            break;
+        worker_handle(&w->ctx, &fcgx);
+        FCGX_Finish_r(&fcgx);
+        /* One request per connection: a kept-alive connection would hold this thread and delay
+         * a graceful stop (mod_proxy_fcgi: leave enablereuse off). */
+        FCGX_Free(&fcgx, 1);
+    }
+    FCGX_Free(&fcgx, 1);
+    if (rc < 0)
+        kill(getpid(), SIGTERM); /* the socket is gone: stop the others, let the parent respawn */
+    return NULL;
+}
+
+int worker_run(const struct config *cfg, int listen_fd, int nthreads)
+{
+    struct worker w;
+    struct app_error err;
+    pthread_t threads[256];
+    sigset_t stop;
+    int started = 0, sig = 0, status = 1, flags;
+
+    memset(&w, 0, sizeof w);
+    memset(&err, 0, sizeof err);
+    w.ctx.cfg = cfg;
+    w.listen_fd = listen_fd;
+    w.wake[0] = w.wake[1] = -1;
+    snprintf(w.ctx.pid, sizeof w.ctx.pid, "%ld", (long)getpid());
+    pthread_mutex_init(&w.accept_mutex, NULL);
+
+    /* The threads inherit this mask; only the main thread takes the stop signals. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (FCGX_Init() != 0) {
+        log_error("FCGX_Init failed");
+        goto done;
+    }
+    flags = fcntl(listen_fd, F_GETFL);
+    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        log_error("listening socket: %s", strerror(errno));
+        goto done;
+    }
+    if (pipe2(w.wake, O_CLOEXEC) != 0) {
+        log_error("pipe: %s", strerror(errno));
+        goto done;
+    }
+    if (store_open(&w.ctx.store, cfg, &err) != 0) {
+        log_error("%s", err.log);
+        goto done;
+    }
+    if (nthreads < 1 || nthreads > 256)
+        nthreads = 1;
+    for (; started < nthreads; started++) {
+        if (pthread_create(&threads[started], NULL, worker_thread, &w) != 0) {
+            log_error("pthread_create: %s", strerror(errno));
+            break;
+        }
+    }
+    if (started == 0)
+        goto done;
+    log_debug("worker ready with %d threads", started);
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    log_debug("worker stopping on signal %d", sig);
+    status = 0;
+done:
+    if (w.wake[1] >= 0)
+        (void)!write(w.wake[1], "x", 1);
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    store_close(w.ctx.store);
+    if (w.wake[0] >= 0) {
+        close(w.wake[0]);
+        close(w.wake[1]);
+    }
+    pthread_mutex_destroy(&w.accept_mutex);
+    error_clear(&err);
+    return status;
+}

@@ -1,0 +1,19 @@
+/* handlers.h: the endpoint handlers and the route table that binds them to paths. */
+#ifndef LOOPED_HANDLERS_H
+#define LOOPED_HANDLERS_H
+
+#include <stddef.h>
+
+#include "../fcgi/router.h"
+
+/* The routes of the API (routes.c), in one static table. */
+extern const struct route routes[];
+extern const size_t routes_count;
+
+/* Each handler fills res and returns 0, or sets err and returns -1 (router.h). */
+int handle_health(struct request *req, struct response *res, struct app_error *err);
+int handle_me(struct request *req, struct response *res, struct app_error *err);
+int handle_test_hello(struct request *req, struct response *res, struct app_error *err);
+int handle_test_sleep(struct request *req, struct response *res, struct app_error *err);
+
+#endif

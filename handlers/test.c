@@ -1,0 +1,35 @@
+/* test.c: routes that exist only with LOOPED_TEST_ROUTES=1, for the tests and the benchmark. */
+#include "handlers.h"
+
+#include <time.h>
+
+#include "../fcgi/util.h"
+
+int handle_test_hello(struct request *req, struct response *res, struct app_error *err)
+{
+    res->status = 200;
+    res->body = json_pack("{s:s}", "hello", "world");
+    return 0;
+}
+
+/* Holds the request for ?ms= milliseconds (1..10000): an in-flight request that a graceful
+ * stop must let finish. */
+int handle_test_sleep(struct request *req, struct response *res, struct app_error *err)
+{
+    const char *v = http_query_get(req, "ms");
+    long long ms;
+    struct timespec ts;
+
+    if (v == NULL || util_strtonum(v, 1, 10000, &ms) != 0) {
+        error_set(err, ERR_VALIDATION_FAILED, "The query parameter ms must be 1 to 10000.");
+        error_detail(err, "ms", "must be a whole number from 1 to 10000");
+        return -1;
+    }
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000;
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    res->status = 200;
+    res->body = json_pack("{s:I}", "slept_ms", (json_int_t)ms);
+    return 0;
+}

@@ -1,0 +1,63 @@
+/* test_error.c: the code table and the error envelope of api.md §1. */
+#include <string.h>
+
+#include "../../fcgi/error.h"
+#include "tap.h"
+
+int main(void)
+{
+    struct app_error e = {0};
+    json_t *body, *inner;
+    int bad = 0;
+
+    for (int c = ERR_NONE + 1; c < ERR__COUNT; c++) {
+        int s = error_status((enum err_code)c);
+
+        if (s < 400 || s > 599 || strlen(error_code_name((enum err_code)c)) == 0 ||
+            strlen(error_default_message((enum err_code)c)) == 0 ||
+            strcmp(error_reason(s), "Unknown") == 0)
+            bad++;
+    }
+    ok(bad == 0, "every code has a status, a name, a message and a reason phrase");
+    ok(error_status(ERR_NOT_FOUND) == 404 && error_status(ERR_UNAVAILABLE) == 503 &&
+           error_status(ERR_METHOD_NOT_ALLOWED) == 405 &&
+           error_status(ERR_PAYLOAD_TOO_LARGE) == 413 &&
+           error_status(ERR_UNSUPPORTED_MEDIA_TYPE) == 415 &&
+           error_status(ERR_UNAUTHENTICATED) == 401,
+       "statuses of api.md");
+    is_str(error_code_name(ERR_CROSS_ORIGIN_REQUEST), "cross_origin_request", "code name");
+    is_str(error_code_name((enum err_code)999), "internal_error", "out of range is internal");
+
+    ok(error_set(&e, ERR_VALIDATION_FAILED, "Bad %s.", "input") == -1, "error_set returns -1");
+    error_log(&e, "driver said: secret detail");
+    error_detail(&e, "lines[0].quantity", "must be >= 1");
+    body = error_body(&e, "rid-1");
+    inner = json_object_get(body, "error");
+    is_str(json_string_value(json_object_get(inner, "code")), "validation_failed", "code");
+    is_str(json_string_value(json_object_get(inner, "message")), "Bad input.", "message");
+    is_str(json_string_value(json_object_get(inner, "request_id")), "rid-1", "request id");
+    is_str(json_string_value(
+               json_object_get(json_array_get(json_object_get(inner, "details"), 0), "field")),
+           "lines[0].quantity", "details field");
+    {
+        char *text = json_dumps(body, 0);
+
+        ok(strstr(text, "secret") == NULL, "the log detail is never in the body");
+        free(text);
+    }
+    json_decref(body);
+    error_clear(&e);
+
+    error_set(&e, ERR_INSUFFICIENT_SCOPE, NULL);
+    strcpy(e.required, "invoices:write");
+    body = error_body(&e, "r");
+    inner = json_object_get(body, "error");
+    is_str(json_string_value(json_object_get(inner, "required")), "invoices:write", "required");
+    is_str(json_string_value(json_object_get(inner, "message")),
+           error_default_message(ERR_INSUFFICIENT_SCOPE), "default message");
+    ok(json_object_get(inner, "details") == NULL, "no empty details");
+    json_decref(body);
+    error_clear(&e);
+    error_clear(NULL);
+    return tap_done();
+}

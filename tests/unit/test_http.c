@@ -1,0 +1,118 @@
+/* test_http.c: request parameters, request ids, media types, query strings, responses. */
+#include <fcgiapp.h>
+#include <string.h>
+
+#include "../../fcgi/http.h"
+#include "tap.h"
+
+static int init(struct request *req, char **env, struct app_error *err)
+{
+    static FCGX_Request r;
+
+    memset(&r, 0, sizeof r);
+    r.envp = env;
+    memset(err, 0, sizeof *err);
+    return http_request_init(req, &r, err);
+}
+
+int main(void)
+{
+    struct request req;
+    struct app_error err;
+    struct response res = {0};
+    char long_id[80];
+
+    ok(http_request_id_is_sane("abc-DEF_1.2"), "sane id");
+    ok(!http_request_id_is_sane(""), "empty id");
+    ok(!http_request_id_is_sane("a b"), "space");
+    ok(!http_request_id_is_sane("a\r\nX-Evil: 1"), "header injection");
+    ok(!http_request_id_is_sane("ü"), "non-ASCII");
+    memset(long_id, 'a', 64);
+    long_id[64] = '\0';
+    ok(http_request_id_is_sane(long_id), "64 characters");
+    long_id[64] = 'a';
+    long_id[65] = '\0';
+    ok(!http_request_id_is_sane(long_id), "65 characters");
+
+    ok(http_is_json_type("application/json"), "json");
+    ok(http_is_json_type("application/json; charset=utf-8"), "json with charset");
+    ok(http_is_json_type("Application/JSON"), "case-insensitive");
+    ok(!http_is_json_type("application/jsonx"), "longer type");
+    ok(!http_is_json_type("text/plain"), "text");
+    ok(!http_is_json_type(""), "none");
+
+    {
+        char *env[] = {"REQUEST_METHOD=GET",        "REQUEST_URI=/v1/x?limit=5&q=a%20b+c&flag",
+                       "HTTP_X_REQUEST_ID=my-id.1", "CONTENT_LENGTH=12",
+                       "REMOTE_USER=alice",         NULL};
+
+        ok(init(&req, env, &err) == 0, "request parsed");
+        is_str(req.method, "GET", "method");
+        is_str(req.path, "/v1/x", "path without the query");
+        is_str(req.request_id, "my-id.1", "caller's request id kept");
+        ok(req.content_length == 12, "content length");
+        is_str(req.remote_user, "alice", "remote user");
+        ok(req.api_key == NULL, "no api key");
+        is_str(http_query_get(&req, "limit"), "5", "query value");
+        is_str(http_query_get(&req, "q"), "a b c", "percent and plus decoded");
+        is_str(http_query_get(&req, "flag"), "", "parameter without value");
+        ok(http_query_get(&req, "nope") == NULL, "absent parameter");
+        http_request_free(&req);
+    }
+    {
+        char *env[] = {"REQUEST_URI=/v1/health", "HTTP_X_REQUEST_ID=bad id!", NULL};
+
+        ok(init(&req, env, &err) == 0, "no method still parses");
+        ok(strlen(req.request_id) == 32 && strcmp(req.request_id, "bad id!") != 0,
+           "insane request id replaced by a generated one");
+        is_str(req.remote_user, "", "no user is empty, not NULL");
+        http_request_free(&req);
+    }
+    {
+        char *env[] = {"REQUEST_URI=/v1/x?a=1&a=2", NULL};
+
+        ok(init(&req, env, &err) != 0 && err.code == ERR_VALIDATION_FAILED,
+           "duplicate parameter rejected");
+        http_request_free(&req);
+        error_clear(&err);
+    }
+    {
+        char *env[] = {"REQUEST_URI=/v1/x?a=%zz", NULL};
+
+        ok(init(&req, env, &err) != 0, "bad escape rejected");
+        http_request_free(&req);
+        error_clear(&err);
+    }
+    {
+        char *env[] = {"REQUEST_URI=/v1/x?a=%00", NULL};
+
+        ok(init(&req, env, &err) != 0, "encoded NUL rejected");
+        http_request_free(&req);
+        error_clear(&err);
+    }
+    {
+        char *env[] = {"REQUEST_URI=/v1/x?a=1&b=1&c=1&d=1&e=1&f=1&g=1&h=1&i=1&j=1&k=1&l=1&m=1"
+                       "&n=1&o=1&p=1&q=1",
+                       NULL};
+
+        ok(init(&req, env, &err) != 0, "17 parameters rejected");
+        http_request_free(&req);
+        error_clear(&err);
+    }
+    {
+        char *env[] = {"REQUEST_URI=/v1/x", "CONTENT_LENGTH=-1", NULL};
+
+        ok(init(&req, env, &err) != 0, "negative content length rejected");
+        http_request_free(&req);
+        error_clear(&err);
+    }
+
+    ok(http_header_add(&res, "Allow", "GET, POST") == 0, "header added");
+    is_str(res.headers, "Allow: GET, POST\r\n", "header line");
+    for (int i = 0; i < 100; i++)
+        http_header_add(&res, "X-Filler", "0123456789");
+    ok(res.headers_len < sizeof res.headers && strlen(res.headers) == res.headers_len,
+       "header buffer never overflows");
+    http_response_clear(&res);
+    return tap_done();
+}
