@@ -14,6 +14,7 @@
 #define HTTP_REQID_MAX  64
 
 struct worker_ctx; /* the thread's resources (store, caches): worker.h */
+struct api_key;    /* the authenticated API key: keys.h */
 
 struct query_param {
     char *name; /* percent-decoded, NUL-terminated, inside request.query_buf */
@@ -41,8 +42,10 @@ struct request {
     char path_buf[HTTP_PATH_MAX + 1];
     struct query_param query[HTTP_MAX_QUERY];
     size_t nquery;
-    char *query_buf; /* owned */
-    json_t *body;    /* parsed JSON body, owned, or NULL */
+    char *query_buf;           /* owned */
+    json_t *body;              /* parsed JSON body, owned, or NULL */
+    char role[16];             /* ROUTE_TEAM: the user's role in params[0] */
+    const struct api_key *key; /* ROUTE_KEY: the calling key */
 };
 
 /* A response: status, a JSON body (or none) and extra header lines. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "log.h"
 #include "pool.h"
 #include "store.h"
@@ -85,6 +86,10 @@ int main(int argc, char **argv)
         goto done;
     }
     store_close(probe);
+    if (auth_init(pepper, pepper_len) != 0) {
+        fprintf(stderr, "looped-fcgi: libgcrypt could not be initialised\n");
+        goto done;
+    }
     if (cfg.listen) {
         status = pool_run(&cfg, config_file);
     } else if (FCGX_IsCGI()) {
@@ -95,6 +100,7 @@ int main(int argc, char **argv)
         status = worker_run(&cfg, 0, cfg.threads ? (int)cfg.threads : 1);
     }
 done:
+    auth_shutdown();
     config_pepper_free(pepper, pepper_len);
     error_clear(&err);
     config_free(&cfg);

@@ -11,10 +11,12 @@
 typedef int (*handler_fn)(struct request *req, struct response *res, struct app_error *err);
 
 enum route_flags {
-    ROUTE_USER = 1 << 0, /* a person: needs REMOTE_USER from the web server */
-    ROUTE_KEY = 1 << 1,  /* an integration: needs X-API-Key */
-    ROUTE_BODY = 1 << 2, /* takes a JSON body */
-    ROUTE_TEST = 1 << 3, /* exists only with LOOPED_TEST_ROUTES=1 */
+    ROUTE_USER = 1 << 0,  /* a person: needs REMOTE_USER from the web server */
+    ROUTE_KEY = 1 << 1,   /* an integration: needs X-API-Key */
+    ROUTE_BODY = 1 << 2,  /* takes a JSON body */
+    ROUTE_TEST = 1 << 3,  /* exists only with LOOPED_TEST_ROUTES=1 */
+    ROUTE_TEAM = 1 << 4,  /* {team_id} is the first capture: the user must be a member */
+    ROUTE_ADMIN = 1 << 5, /* ... and an OWNER or ADMIN of it */
 };
 
 struct route {

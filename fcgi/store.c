@@ -1,18 +1,11 @@
 /* store.c: the MongoDB client pool and every query Looped makes. */
-#include "store.h"
+#include "store_priv.h"
 
-#include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "log.h"
 #include "util.h"
-
-struct store {
-    mongoc_client_pool_t *pool;
-    mongoc_uri_t *uri;
-    char *db;
-};
 
 static pthread_once_t store_once = PTHREAD_ONCE_INIT;
 
@@ -41,7 +34,7 @@ static void store_global_init(void)
 
 /* Maps a driver error to the client's code; the driver's text goes to the log only. A server
  * that cannot be reached is "unavailable" (503, retry); anything else is internal. */
-static int store_fail(struct app_error *err, const bson_error_t *be, const char *what)
+int store_fail(struct app_error *err, const bson_error_t *be, const char *what)
 {
     enum err_code code = ERR_INTERNAL;
 
@@ -55,7 +48,7 @@ static int store_fail(struct app_error *err, const bson_error_t *be, const char 
                      be->code);
 }
 
-static mongoc_client_t *store_pop(struct store *st, struct app_error *err)
+mongoc_client_t *store_pop(struct store *st, struct app_error *err)
 {
     mongoc_client_t *c = mongoc_client_pool_pop(st->pool);
 
@@ -148,13 +141,103 @@ done:
     return ret;
 }
 
-static const char *iter_utf8(const bson_t *doc, const char *key)
+const char *store_utf8(const bson_t *doc, const char *key)
 {
     bson_iter_t it;
 
     if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
         return bson_iter_utf8(&it, NULL);
     return "";
+}
+
+int64_t store_date(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_DATE_TIME(&it))
+        return bson_iter_date_time(&it);
+    return 0;
+}
+
+void store_append_date(bson_t *doc, const char *key, int64_t ms)
+{
+    if (ms)
+        bson_append_date_time(doc, key, -1, ms);
+    else
+        bson_append_null(doc, key, -1);
+}
+
+void store_append_contains(bson_t *doc, const char *key, const char *s)
+{
+    bson_t sub;
+    char *re = bson_malloc(2 * strlen(s) + 1), *o = re;
+
+    for (; *s; s++) {
+        if (strchr("\\^$.|?*+()[]{}-/", *s))
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o = '\0';
+    bson_append_document_begin(doc, key, -1, &sub);
+    BSON_APPEND_UTF8(&sub, "$regex", re);
+    BSON_APPEND_UTF8(&sub, "$options", "i");
+    bson_append_document_end(doc, &sub);
+    bson_free(re);
+}
+
+int store_update_one(struct store *st, const char *collection, const bson_t *filter,
+                     const bson_t *update, int64_t *matched, struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    bson_t reply;
+    bson_iter_t it;
+    bson_error_t be;
+    int ret = -1;
+
+    if (c == NULL)
+        return -1;
+    coll = mongoc_client_get_collection(c, st->db, collection);
+    if (!mongoc_collection_update_one(coll, filter, update, NULL, &reply, &be)) {
+        store_fail(err, &be, collection);
+        goto done;
+    }
+    *matched = bson_iter_init_find(&it, &reply, "matchedCount") ? bson_iter_as_int64(&it) : 0;
+    ret = 0;
+done:
+    bson_destroy(&reply);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+int store_delete(struct store *st, const char *collection, const bson_t *filter, bool many,
+                 int64_t *deleted, struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    bson_t reply;
+    bson_iter_t it;
+    bson_error_t be;
+    bool ok;
+    int ret = -1;
+
+    if (c == NULL)
+        return -1;
+    coll = mongoc_client_get_collection(c, st->db, collection);
+    ok = many ? mongoc_collection_delete_many(coll, filter, NULL, &reply, &be)
+              : mongoc_collection_delete_one(coll, filter, NULL, &reply, &be);
+    if (!ok) {
+        store_fail(err, &be, collection);
+        goto done;
+    }
+    *deleted = bson_iter_init_find(&it, &reply, "deletedCount") ? bson_iter_as_int64(&it) : 0;
+    ret = 0;
+done:
+    bson_destroy(&reply);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
 }
 
 /* Runs find(filter, opts) on collection and appends, for each document, the object that
@@ -203,23 +286,24 @@ done:
 
 static json_t *row_membership(const bson_t *doc)
 {
-    return json_pack("{s:s, s:s, s:s}", "id", iter_utf8(doc, "team_id"), "name", "", "role",
-                     iter_utf8(doc, "role"));
+    return json_pack("{s:s, s:s, s:s}", "id", store_utf8(doc, "team_id"), "name", "", "role",
+                     store_utf8(doc, "role"));
 }
 
 static json_t *row_team(const bson_t *doc)
 {
-    return json_pack("{s:s, s:s}", "id", iter_utf8(doc, "_id"), "name", iter_utf8(doc, "name"));
+    return json_pack("{s:s, s:s}", "id", store_utf8(doc, "_id"), "name", store_utf8(doc, "name"));
 }
 
 static json_t *row_user(const bson_t *doc)
 {
-    return json_pack("{s:s}", "user", iter_utf8(doc, "_id"));
+    return json_pack("{s:s}", "user", store_utf8(doc, "_id"));
 }
 
 static json_t *row_member(const bson_t *doc)
 {
-    return json_pack("{s:s, s:s}", "user", iter_utf8(doc, "user"), "role", iter_utf8(doc, "role"));
+    return json_pack("{s:s, s:s}", "user", store_utf8(doc, "user"), "role",
+                     store_utf8(doc, "role"));
 }
 
 static int team_name_cmp(const void *a, const void *b)
@@ -479,33 +563,14 @@ done:
 
 int store_member_remove(struct store *st, const char *team, const char *user, struct app_error *err)
 {
-    mongoc_client_t *c = store_pop(st, err);
-    mongoc_collection_t *coll = NULL;
-    bson_t *filter = NULL, reply = BSON_INITIALIZER;
-    bson_iter_t it;
-    bson_error_t be;
-    int ret = -1;
+    bson_t *filter = BCON_NEW("team_id", BCON_UTF8(team), "user", BCON_UTF8(user));
+    int64_t n = 0;
+    int rc = store_delete(st, "memberships", filter, false, &n, err);
 
-    if (c == NULL)
-        return -1;
-    filter = BCON_NEW("team_id", BCON_UTF8(team), "user", BCON_UTF8(user));
-    coll = mongoc_client_get_collection(c, st->db, "memberships");
-    bson_destroy(&reply);
-    if (!mongoc_collection_delete_one(coll, filter, NULL, &reply, &be)) {
-        store_fail(err, &be, "memberships");
-        goto done;
-    }
-    if (!bson_iter_init_find(&it, &reply, "deletedCount") || bson_iter_as_int64(&it) == 0) {
-        error_set(err, ERR_NOT_FOUND, "%s is not a member of %s", user, team);
-        goto done;
-    }
-    ret = 0;
-done:
-    bson_destroy(&reply);
     bson_destroy(filter);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
-    return ret;
+    if (rc == 0 && n == 0)
+        return error_set(err, ERR_NOT_FOUND, "%s is not a member of %s", user, team);
+    return rc;
 }
 
 json_t *store_team_list(struct store *st, struct app_error *err)

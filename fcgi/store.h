@@ -4,8 +4,10 @@
 
 #include <jansson.h>
 
+#include "audit.h"
 #include "config.h"
 #include "error.h"
+#include "keys.h"
 
 struct store;
 
@@ -41,5 +43,67 @@ int store_member_remove(struct store *st, const char *team, const char *user,
 json_t *store_team_list(struct store *st, struct app_error *err);
 json_t *store_user_list(struct store *st, struct app_error *err);
 json_t *store_member_list(struct store *st, const char *team, struct app_error *err);
+
+/* The role ("OWNER", "ADMIN", "MEMBER") of user in team into role (16 bytes). Returns 0, 1
+ * when the user is not a member (or the team does not exist), -1 with err set. */
+int store_member_role(struct store *st, const char *team, const char *user, char *role,
+                      struct app_error *err);
+
+/* API keys (api_keys collection). Lookups return 0 and fill *out, 1 when there is no such
+ * key (in that team), -1 with err set. */
+int store_key_insert(struct store *st, const struct api_key *k, struct app_error *err);
+int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
+                      struct app_error *err);
+int store_key_get(struct store *st, const char *team, const char *id, struct api_key *out,
+                  struct app_error *err);
+
+/* A page of a team's keys, newest first (created_at, then id, descending). */
+struct key_query {
+    const char *team;
+    int status;           /* enum key_status, or -1 for any */
+    const char *q;        /* name contains, case-insensitive, or NULL */
+    int64_t now;          /* for the status filter */
+    int64_t after_at;     /* cursor: strictly after (created_at, after_id) in that order */
+    const char *after_id; /* NULL: from the start */
+    size_t limit;         /* at most this many into out */
+};
+int store_key_list(struct store *st, const struct key_query *q, struct api_key *out, size_t *n,
+                   struct app_error *err);
+
+/* Writes name, permission, scopes, expires_at and updated_at of k, unless the key has been
+ * revoked or deleted meanwhile: returns 0, 1 (nothing matched), or -1. */
+int store_key_update(struct store *st, const struct api_key *k, struct app_error *err);
+
+/* Sets revoked_at/revoked_by if not set yet. Returns 0 (revoked now), 1 (was revoked or gone),
+ * -1. */
+int store_key_revoke(struct store *st, const char *team, const char *id, const char *user,
+                     int64_t now, struct app_error *err);
+
+/* Deletes the key. Returns 0, 1 (no such key), -1. */
+int store_key_delete(struct store *st, const char *team, const char *id, struct app_error *err);
+
+/* last_used_at = max(last_used_at, at) and last_used_ip = ip when at is newer. 0 or -1. */
+int store_key_touch(struct store *st, const char *id, int64_t at, const char *ip,
+                    struct app_error *err);
+
+/* Writes n audit records in one acknowledged insert_many. 0 or -1. */
+int store_audit_insert(struct store *st, const struct audit_rec *recs, size_t n,
+                       struct app_error *err);
+
+/* A page of a team's audit records, newest first (at, then id, descending). */
+struct audit_query {
+    const char *team;
+    const char *key_id, *actor, *action; /* NULL: any */
+    int64_t since, until;                /* inclusive bounds, 0: none */
+    int64_t after_at;                    /* cursor */
+    const char *after_id;
+    size_t limit;
+};
+
+/* Returns a new array of at most q->limit records as JSON (each with "id"), or NULL. */
+json_t *store_audit_list(struct store *st, const struct audit_query *q, struct app_error *err);
+
+/* Deletes the records older than before; sets *deleted. 0 or -1. */
+int store_audit_purge(struct store *st, int64_t before, int64_t *deleted, struct app_error *err);
 
 #endif

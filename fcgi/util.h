@@ -20,6 +20,11 @@ int64_t util_mono_ms(void);
 #define UTIL_TIME_LEN 25
 char *util_time_format(int64_t ms, char *buf);
 
+/* Parses an RFC 3339 date-time ("2026-11-29T17:19:48Z", fractions and "+02:00" offsets
+ * allowed) into ms since the epoch, UTC. Returns 0, or -1 for anything else (including
+ * impossible dates such as February 30). */
+int util_time_parse(const char *s, int64_t *ms);
+
 /* Fills buf with n bytes from the kernel's CSPRNG (getrandom). Returns 0 or -1. */
 int util_random(void *buf, size_t n);
 

@@ -10,13 +10,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "../handlers/handlers.h"
+#include "audit.h"
+#include "auth.h"
+#include "catalog.h"
 #include "http.h"
+#include "keycache.h"
 #include "log.h"
 #include "router.h"
 #include "store.h"
+#include "util.h"
 
 struct worker {
     struct worker_ctx ctx;
@@ -24,6 +30,118 @@ struct worker {
     int wake[2];                  /* readable once the worker is asked to stop */
     pthread_mutex_t accept_mutex; /* one thread at a time in poll + accept */
 };
+
+/* A state-changing request from a browser page of another site (api.md §2): its Origin names
+ * another host, or the browser says so in Sec-Fetch-Site. Requests without Origin (curl,
+ * scripts) are not cross-origin. */
+static bool worker_cross_origin(const struct request *req)
+{
+    const char *host;
+
+    if (strcmp(req->method, "GET") == 0)
+        return false;
+    if (strcmp(req->sec_fetch_site, "cross-site") == 0)
+        return true;
+    if (req->origin[0] == '\0')
+        return false;
+    host = strstr(req->origin, "://");
+    return host == NULL || strcasecmp(host + 3, req->host) != 0;
+}
+
+/* A person on a team's endpoint: a member, and an OWNER or ADMIN where the route says so.
+ * Non-members get 404: the team does not exist for them. */
+static int worker_team_check(struct worker_ctx *ctx, struct request *req, const struct route *route,
+                             struct app_error *err)
+{
+    int rc = store_member_role(ctx->store, req->params[0], req->remote_user, req->role, err);
+
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return error_set(err, ERR_NOT_FOUND, NULL);
+    if ((route->flags & ROUTE_ADMIN) && strcmp(req->role, "OWNER") != 0 &&
+        strcmp(req->role, "ADMIN") != 0)
+        return error_set(err, ERR_FORBIDDEN, "Only owners and admins of the team can do this.");
+    return 0;
+}
+
+/* design.md §3: shape and checksum, HMAC, cache, one indexed read on a miss, then status and
+ * scope. Sets *known once the key is recognised (it is audited from then on). */
+static int worker_key_auth(struct worker_ctx *ctx, struct request *req, const struct route *route,
+                           struct key_auth *ka, bool *known, struct response *res,
+                           struct app_error *err)
+{
+    char hex[AUTH_DIGEST_HEX], when[UTIL_TIME_LEN];
+    uint64_t need;
+    int64_t now;
+    int rc;
+
+    *known = false;
+    if (req->api_key == NULL || req->api_key[0] == '\0')
+        return error_set(err, ERR_MISSING_API_KEY, NULL);
+    if (!auth_key_well_formed(req->api_key))
+        return error_set(err, ERR_INVALID_API_KEY, NULL);
+    rc = auth_key_digest(req->api_key, ka->digest);
+    /* The raw key is not needed past this point: wipe it in the library's buffer. */
+    auth_wipe((char *)req->api_key, strlen(req->api_key));
+    if (rc != 0) {
+        error_set(err, ERR_INTERNAL, NULL);
+        return error_log(err, "auth: HMAC failed");
+    }
+    switch (keycache_get(ka->digest, ka)) {
+    case KEYCACHE_HIT:
+        break;
+    case KEYCACHE_UNKNOWN:
+        return error_set(err, ERR_INVALID_API_KEY, NULL);
+    case KEYCACHE_MISS:
+        auth_hex(ka->digest, hex);
+        rc = store_key_by_hash(ctx->store, hex, &ka->key, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) {
+            memset(&ka->key, 0, sizeof ka->key);
+            keycache_put(ka);
+            return error_set(err, ERR_INVALID_API_KEY, NULL);
+        }
+        keycache_put(ka);
+        break;
+    }
+    *known = true;
+    req->key = &ka->key;
+    if (ka->key.expires_at)
+        http_header_add(res, "Looped-Key-Expires-At", util_time_format(ka->key.expires_at, when));
+    if (ka->key.revoked_at)
+        return error_set(err, ERR_REVOKED_API_KEY, NULL);
+    now = util_now_ms();
+    if (ka->key.expires_at && ka->key.expires_at <= now)
+        return error_set(err, ERR_EXPIRED_API_KEY, NULL);
+    audit_touch(ka->key.id, now, req->remote_addr);
+    if (route->scope) {
+        if (catalog_scope_parse(route->scope, &need) != 0 ||
+            !keys_grant(ka->key.permission, ka->key.scopes, need)) {
+            snprintf(err->required, sizeof err->required, "%s", route->scope);
+            return error_set(err, ERR_INSUFFICIENT_SCOPE,
+                             "This API key does not have the scope %s.", route->scope);
+        }
+    }
+    return 0;
+}
+
+/* The api.request record of a request made with a recognised key. */
+static void worker_audit_request(const struct request *req, const struct api_key *k, int status)
+{
+    struct audit_rec rec;
+
+    audit_from_request(&rec, req, "api.request");
+    snprintf(rec.team_id, sizeof rec.team_id, "%s", k->team_id);
+    snprintf(rec.actor_type, sizeof rec.actor_type, "api_key");
+    snprintf(rec.actor_id, sizeof rec.actor_id, "%s", k->id);
+    snprintf(rec.actor_name, sizeof rec.actor_name, "%s", k->name);
+    snprintf(rec.key_id, sizeof rec.key_id, "%s", k->id);
+    snprintf(rec.key_name, sizeof rec.key_name, "%s", k->name);
+    rec.status = status;
+    audit_submit(&rec);
+}
 
 /* Every request: gate on size and media type, route, check query and caller, read the body,
  * run the handler, answer. Every failure becomes the error envelope; 5xx are logged with
@@ -33,7 +151,9 @@ static void worker_handle(struct worker_ctx *ctx, FCGX_Request *fcgx)
     struct request req;
     struct response res;
     struct app_error err;
+    struct key_auth ka;
     const struct route *route = NULL;
+    bool known = false;
     char allow[64];
     int rc = -1;
 
@@ -65,16 +185,30 @@ static void worker_handle(struct worker_ctx *ctx, FCGX_Request *fcgx)
         error_set(&err, ERR_NOT_FOUND, NULL);
         goto answer;
     }
+    if (route->flags & ROUTE_KEY) {
+        if (worker_key_auth(ctx, &req, route, &ka, &known, &res, &err) != 0)
+            goto answer;
+    }
     if (router_check_query(route, &req, &err) != 0)
         goto answer;
-    if ((route->flags & ROUTE_USER) && req.remote_user[0] == '\0') {
-        error_set(&err, ERR_UNAUTHENTICATED, NULL);
-        goto answer;
+    if (route->flags & ROUTE_USER) {
+        if (req.remote_user[0] == '\0') {
+            error_set(&err, ERR_UNAUTHENTICATED, NULL);
+            goto answer;
+        }
+        if (worker_cross_origin(&req)) {
+            error_set(&err, ERR_CROSS_ORIGIN_REQUEST, NULL);
+            goto answer;
+        }
+        if ((route->flags & ROUTE_TEAM) && worker_team_check(ctx, &req, route, &err) != 0)
+            goto answer;
     }
     if ((route->flags & ROUTE_BODY) && http_body_read(&req, ctx->cfg->max_body, &err) != 0)
         goto answer;
     rc = route->handler(&req, &res, &err);
 answer:
+    if (known)
+        worker_audit_request(&req, &ka.key, rc == 0 ? res.status : error_status(err.code));
     if (rc == 0) {
         if (http_response_send(&req, &res) != 0)
             log_debug("request %s: client went away", req.request_id);
@@ -148,6 +282,7 @@ static void *worker_thread(void *arg)
         FCGX_Free(&fcgx, 1);
     }
     FCGX_Free(&fcgx, 1);
+    auth_thread_done();
     if (rc < 0)
         kill(getpid(), SIGTERM); /* the socket is gone: stop the others, let the parent respawn */
     return NULL;
@@ -194,6 +329,11 @@ int worker_run(const struct config *cfg, int listen_fd, int nthreads)
         log_error("%s", err.log);
         goto done;
     }
+    keycache_init(cfg->key_cache_ttl_ms, 5000);
+    if (audit_start(w.ctx.store, cfg) != 0) {
+        log_error("audit: cannot start the writer thread");
+        goto done;
+    }
     if (nthreads < 1 || nthreads > 256)
         nthreads = 1;
     for (; started < nthreads; started++) {
@@ -214,6 +354,8 @@ done:
         (void)!write(w.wake[1], "x", 1);
     for (int i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
+    /* The request threads are gone: write what they left in the audit queue, then close. */
+    audit_stop();
     store_close(w.ctx.store);
     if (w.wake[0] >= 0) {
         close(w.wake[0]);

@@ -13,6 +13,15 @@ extern const size_t routes_count;
 /* Each handler fills res and returns 0, or sets err and returns -1 (router.h). */
 int handle_health(struct request *req, struct response *res, struct app_error *err);
 int handle_me(struct request *req, struct response *res, struct app_error *err);
+int handle_scopes(struct request *req, struct response *res, struct app_error *err);
+int handle_key_self(struct request *req, struct response *res, struct app_error *err);
+int handle_keys_create(struct request *req, struct response *res, struct app_error *err);
+int handle_keys_list(struct request *req, struct response *res, struct app_error *err);
+int handle_keys_get(struct request *req, struct response *res, struct app_error *err);
+int handle_keys_update(struct request *req, struct response *res, struct app_error *err);
+int handle_keys_revoke(struct request *req, struct response *res, struct app_error *err);
+int handle_keys_delete(struct request *req, struct response *res, struct app_error *err);
+int handle_audit_list(struct request *req, struct response *res, struct app_error *err);
 int handle_test_hello(struct request *req, struct response *res, struct app_error *err);
 int handle_test_sleep(struct request *req, struct response *res, struct app_error *err);
 

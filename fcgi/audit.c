@@ -1,0 +1,277 @@
+/* audit.c: the bounded audit queue, its writer thread, and the coalesced last-used times. */
+#include "audit.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define QUEUE_CAP       2048  /* records; a full queue makes requests wait, never drop */
+#define BATCH_MAX       256   /* records per insert_many */
+#define TOUCH_SLOTS     16384 /* keys whose last use this process remembers */
+#define TOUCH_EVERY_MS  60000 /* at most one last-used write per key per process per minute */
+#define PURGE_EVERY_MS  3600000
+#define RETRY_MAX_MS    5000
+#define STOP_GIVE_UP_MS 30000 /* at shutdown, how long to keep retrying a store that is down */
+
+struct touch {
+    char key_id[KEY_ID_LEN]; /* "": free */
+    int64_t written;         /* monotonic ms of the last write; 0: never */
+    int64_t pending_at;      /* a use not written yet (wall ms); 0: none */
+    char pending_ip[KEY_IP_MAX];
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t not_empty, not_full;
+    struct audit_rec *ring;
+    size_t head, count;
+    struct touch *touches;
+    size_t touches_due; /* a first use waits to be written */
+    bool stopping, started;
+    pthread_t thread;
+    struct store *store;
+    int64_t retention_ms;
+} q = {.lock = PTHREAD_MUTEX_INITIALIZER,
+       .not_empty = PTHREAD_COND_INITIALIZER,
+       .not_full = PTHREAD_COND_INITIALIZER};
+
+void audit_from_request(struct audit_rec *rec, const struct request *req, const char *action)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->at = util_now_ms();
+    snprintf(rec->action, sizeof rec->action, "%s", action);
+    snprintf(rec->method, sizeof rec->method, "%s", req->method);
+    snprintf(rec->path, sizeof rec->path, "%s", req->path);
+    snprintf(rec->ip, sizeof rec->ip, "%s", req->remote_addr);
+    snprintf(rec->user_agent, sizeof rec->user_agent, "%s", req->user_agent);
+    snprintf(rec->request_id, sizeof rec->request_id, "%s", req->request_id);
+}
+
+void audit_submit(struct audit_rec *rec)
+{
+    pthread_mutex_lock(&q.lock);
+    while (q.count == QUEUE_CAP && q.started)
+        pthread_cond_wait(&q.not_full, &q.lock);
+    if (!q.started) {
+        /* No writer (a tool, or a failed start): say so rather than lose it silently. */
+        pthread_mutex_unlock(&q.lock);
+        log_error("audit: no writer; record %s %s lost", rec->action, rec->request_id);
+        json_decref(rec->changes);
+        rec->changes = NULL;
+        return;
+    }
+    q.ring[(q.head + q.count) % QUEUE_CAP] = *rec;
+    rec->changes = NULL;
+    q.count++;
+    pthread_cond_signal(&q.not_empty);
+    pthread_mutex_unlock(&q.lock);
+}
+
+static struct touch *touch_slot(const char *key_id)
+{
+    size_t h = 5381;
+
+    for (const char *p = key_id; *p; p++)
+        h = h * 33 + (unsigned char)*p;
+    /* Linear probing over a bounded window: a full window means "no room", not a long scan. */
+    for (size_t i = 0; i < 32; i++) {
+        struct touch *t = &q.touches[(h + i) % TOUCH_SLOTS];
+
+        if (t->key_id[0] == '\0' || strcmp(t->key_id, key_id) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+void audit_touch(const char *key_id, int64_t at, const char *ip)
+{
+    struct touch *t;
+
+    pthread_mutex_lock(&q.lock);
+    if (!q.started) {
+        pthread_mutex_unlock(&q.lock);
+        return;
+    }
+    t = touch_slot(key_id);
+    if (t == NULL) {
+        pthread_mutex_unlock(&q.lock);
+        log_warn("audit: last-used table full; %s not recorded this time", key_id);
+        return;
+    }
+    if (t->key_id[0] == '\0')
+        snprintf(t->key_id, sizeof t->key_id, "%s", key_id);
+    if (at > t->pending_at) {
+        t->pending_at = at;
+        snprintf(t->pending_ip, sizeof t->pending_ip, "%s", ip);
+    }
+    if (t->written == 0) {
+        /* The first use in this process is written at once (visible within 2 s). */
+        q.touches_due++;
+        pthread_cond_signal(&q.not_empty);
+    }
+    pthread_mutex_unlock(&q.lock);
+}
+
+/* Writes the last-used times that are due (all pending ones when flushing at stop). */
+static void touches_write(bool all)
+{
+    int64_t now = util_mono_ms();
+
+    for (size_t i = 0; i < TOUCH_SLOTS; i++) {
+        struct touch *t = &q.touches[i], copy;
+        struct app_error err = {0};
+
+        pthread_mutex_lock(&q.lock);
+        if (t->key_id[0] == '\0' || t->pending_at == 0 ||
+            (!all && t->written && now - t->written < TOUCH_EVERY_MS)) {
+            pthread_mutex_unlock(&q.lock);
+            continue;
+        }
+        copy = *t;
+        t->pending_at = 0;
+        t->written = now;
+        pthread_mutex_unlock(&q.lock);
+        if (store_key_touch(q.store, copy.key_id, copy.pending_at, copy.pending_ip, &err) != 0)
+            log_warn("audit: last used of %s not written: %s", copy.key_id, err.log);
+        error_clear(&err);
+    }
+}
+
+static void purge(void)
+{
+    struct app_error err = {0};
+    int64_t deleted = 0;
+
+    if (store_audit_purge(q.store, util_now_ms() - q.retention_ms, &deleted, &err) != 0)
+        log_warn("audit: retention purge failed: %s", err.log);
+    else if (deleted)
+        log_info("audit: purged %lld records older than the retention period", (long long)deleted);
+    error_clear(&err);
+}
+
+static void *writer(void *arg)
+{
+    static struct audit_rec batch[BATCH_MAX];
+    int64_t next_touch = 0, next_purge = util_mono_ms() + 60000, retry = 0;
+    int64_t stop_since = 0;
+
+    for (;;) {
+        size_t n = 0;
+        bool stopping, touch_now;
+        struct app_error err = {0};
+
+        pthread_mutex_lock(&q.lock);
+        while (q.count == 0 && q.touches_due == 0 && !q.stopping && util_mono_ms() < next_touch) {
+            struct timespec ts;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&q.not_empty, &q.lock, &ts);
+        }
+        stopping = q.stopping;
+        touch_now = q.touches_due > 0 || util_mono_ms() >= next_touch || stopping;
+        q.touches_due = 0;
+        /* Copy a batch out; the slots stay taken until the insert succeeds. */
+        for (; n < q.count && n < BATCH_MAX; n++)
+            batch[n] = q.ring[(q.head + n) % QUEUE_CAP];
+        pthread_mutex_unlock(&q.lock);
+
+        if (touch_now) {
+            touches_write(stopping);
+            next_touch = util_mono_ms() + 1000;
+        }
+        if (n > 0) {
+            if (store_audit_insert(q.store, batch, n, &err) == 0) {
+                pthread_mutex_lock(&q.lock);
+                for (size_t i = 0; i < n; i++)
+                    json_decref(q.ring[(q.head + i) % QUEUE_CAP].changes);
+                q.head = (q.head + n) % QUEUE_CAP;
+                q.count -= n;
+                pthread_cond_broadcast(&q.not_full);
+                pthread_mutex_unlock(&q.lock);
+                retry = 0;
+            } else {
+                /* Keep the records and try again: the queue fills, requests wait. */
+                retry = retry ? (retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2) : 100;
+                log_warn("audit: %zu records not written yet (%s); retrying in %lld ms", n, err.log,
+                         (long long)retry);
+                if (stopping) {
+                    if (stop_since == 0)
+                        stop_since = util_mono_ms();
+                    if (util_mono_ms() - stop_since > STOP_GIVE_UP_MS) {
+                        log_error("audit: store unavailable at shutdown; %zu records lost",
+                                  q.count);
+                        error_clear(&err);
+                        break;
+                    }
+                }
+                struct timespec ts = {retry / 1000, (retry % 1000) * 1000000};
+                nanosleep(&ts, NULL);
+            }
+            error_clear(&err);
+            continue;
+        }
+        if (stopping)
+            break;
+        if (q.retention_ms > 0 && util_mono_ms() >= next_purge) {
+            purge();
+            next_purge = util_mono_ms() + PURGE_EVERY_MS;
+        }
+    }
+    return NULL;
+}
+
+int audit_start(struct store *st, const struct config *cfg)
+{
+    q.ring = calloc(QUEUE_CAP, sizeof *q.ring);
+    q.touches = calloc(TOUCH_SLOTS, sizeof *q.touches);
+    if (q.ring == NULL || q.touches == NULL)
+        goto fail;
+    q.store = st;
+    q.retention_ms = cfg->audit_retention_days * 86400000LL;
+    q.head = q.count = 0;
+    q.stopping = false;
+    q.started = true;
+    if (pthread_create(&q.thread, NULL, writer, NULL) != 0) {
+        q.started = false;
+        goto fail;
+    }
+    return 0;
+fail:
+    free(q.ring);
+    free(q.touches);
+    q.ring = NULL;
+    q.touches = NULL;
+    return -1;
+}
+
+void audit_stop(void)
+{
+    pthread_mutex_lock(&q.lock);
+    if (!q.started) {
+        pthread_mutex_unlock(&q.lock);
+        return;
+    }
+    q.stopping = true;
+    pthread_cond_signal(&q.not_empty);
+    pthread_mutex_unlock(&q.lock);
+    pthread_join(q.thread, NULL);
+    pthread_mutex_lock(&q.lock);
+    q.started = false;
+    for (size_t i = 0; i < q.count; i++)
+        json_decref(q.ring[(q.head + i) % QUEUE_CAP].changes);
+    q.count = 0;
+    pthread_cond_broadcast(&q.not_full);
+    pthread_mutex_unlock(&q.lock);
+    free(q.ring);
+    free(q.touches);
+    q.ring = NULL;
+    q.touches = NULL;
+}

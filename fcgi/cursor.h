@@ -1,0 +1,21 @@
+/* cursor.h: opaque, tamper-proof list cursors: a position (time, id) under a MAC. */
+#ifndef LOOPED_CURSOR_H
+#define LOOPED_CURSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CURSOR_MAX 192 /* encoded length limit, with the NUL */
+
+/* Encodes (at, id) for list `purpose` ("api_keys", "audit", ...) into out (CURSOR_MAX bytes).
+ * Returns 0, or -1 (id too long, MAC failure). */
+int cursor_encode(const char *purpose, int64_t at, const char *id, char *out);
+
+/* Decodes a cursor made by cursor_encode for the same purpose into *at and id (id_len bytes).
+ * Returns 0, or -1 for anything tampered, truncated or made for another list. */
+int cursor_decode(const char *purpose, const char *cursor, int64_t *at, char *id, size_t id_len);
+
+/* Parses ?limit= (NULL: the default 20) into 1..100. Returns 0 or -1. */
+int cursor_limit(const char *s, size_t *limit);
+
+#endif

@@ -1,0 +1,268 @@
+/* keys.c: the API key object, its status and the validation of create and edit requests. */
+#include "keys.h"
+
+#include <string.h>
+
+#include "catalog.h"
+#include "util.h"
+
+static const char *const status_names[] = {"active", "expired", "revoked"};
+static const char *const permission_names[] = {"", "read_all", "write_all", "restricted"};
+
+enum key_status keys_status(const struct api_key *k, int64_t now)
+{
+    if (k->revoked_at)
+        return KEY_REVOKED;
+    if (k->expires_at && k->expires_at <= now)
+        return KEY_EXPIRED;
+    return KEY_ACTIVE;
+}
+
+const char *keys_status_name(enum key_status s)
+{
+    return status_names[s];
+}
+
+int keys_status_parse(const char *s, enum key_status *out)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(s, status_names[i]) == 0) {
+            *out = (enum key_status)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *keys_permission_name(enum key_permission p)
+{
+    return p > PERM_NONE && p <= PERM_RESTRICTED ? permission_names[p] : "";
+}
+
+int keys_permission_parse(const char *s, enum key_permission *out)
+{
+    for (int i = PERM_READ_ALL; i <= PERM_RESTRICTED; i++) {
+        if (strcmp(s, permission_names[i]) == 0) {
+            *out = (enum key_permission)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+bool keys_grant(enum key_permission p, uint64_t scopes, uint64_t need)
+{
+    switch (p) {
+    case PERM_WRITE_ALL:
+        return true;
+    case PERM_READ_ALL:
+        /* Every read, including resources added after the key was made. */
+        return (need & 0xAAAAAAAAAAAAAAAAULL) == 0;
+    case PERM_RESTRICTED:
+        return catalog_scopes_grant(scopes, need);
+    default:
+        return false;
+    }
+}
+
+json_t *keys_time_json(int64_t ms)
+{
+    char buf[UTIL_TIME_LEN];
+
+    return ms ? json_string(util_time_format(ms, buf)) : json_null();
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s[0] ? json_string(s) : json_null();
+}
+
+json_t *keys_to_json(const struct api_key *k, int64_t now)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", k->id,
+        "name", k->name, "permission", keys_permission_name(k->permission), "scopes",
+        catalog_scopes_json(k->permission == PERM_RESTRICTED ? k->scopes : 0), "status",
+        keys_status_name(keys_status(k, now)), "hint", k->hint, "expires_at",
+        keys_time_json(k->expires_at), "created_at", keys_time_json(k->created_at), "created_by",
+        k->created_by, "updated_at", keys_time_json(k->updated_at), "last_used_at",
+        keys_time_json(k->last_used_at), "last_used_ip", str_or_null(k->last_used_ip), "revoked_at",
+        keys_time_json(k->revoked_at), "revoked_by", str_or_null(k->revoked_by));
+}
+
+/* Counts UTF-8 code points (jansson has checked the encoding). */
+static size_t utf8_len(const char *s, size_t n)
+{
+    size_t count = 0;
+
+    for (size_t i = 0; i < n; i++)
+        count += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return count;
+}
+
+static int parse_name(json_t *v, struct key_input *in, struct app_error *err)
+{
+    const char *s, *end;
+    size_t n;
+
+    if (!json_is_string(v)) {
+        error_detail(err, "name", "must be a string");
+        return -1;
+    }
+    s = json_string_value(v);
+    end = s + json_string_length(v);
+    while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+        s++;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+        end--;
+    n = (size_t)(end - s);
+    if (n == 0) {
+        error_detail(err, "name", "must not be empty");
+        return -1;
+    }
+    if (utf8_len(s, n) > 100 || n >= KEY_NAME_MAX) {
+        error_detail(err, "name", "must be at most 100 characters");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            error_detail(err, "name", "must not contain control characters");
+            return -1;
+        }
+    }
+    memcpy(in->name, s, n);
+    in->name[n] = '\0';
+    return 0;
+}
+
+static int parse_scopes(json_t *v, struct key_input *in, struct app_error *err)
+{
+    size_t i;
+    json_t *s;
+    char field[32];
+    int bad = 0;
+
+    if (!json_is_array(v)) {
+        error_detail(err, "scopes", "must be an array of scope strings");
+        return -1;
+    }
+    if (json_array_size(v) > 2 * CATALOG_MAX) {
+        error_detail(err, "scopes", "has too many entries");
+        return -1;
+    }
+    in->scopes = 0;
+    json_array_foreach(v, i, s)
+    {
+        uint64_t bit;
+
+        snprintf(field, sizeof field, "scopes[%zu]", i);
+        if (!json_is_string(s)) {
+            error_detail(err, field, "must be a string");
+            bad = -1;
+        } else if (catalog_scope_parse(json_string_value(s), &bit) != 0) {
+            error_detail(err, field, "is not a known scope (see GET /v1/scopes)");
+            bad = -1;
+        } else {
+            in->scopes |= bit;
+        }
+    }
+    return bad;
+}
+
+int keys_input_parse(json_t *body, bool create, int64_t now, struct key_input *in,
+                     struct app_error *err)
+{
+    const char *field;
+    json_t *v;
+
+    memset(in, 0, sizeof *in);
+    if (!json_is_object(body)) {
+        error_detail(err, "", "the body must be a JSON object");
+        goto fail;
+    }
+    json_object_foreach(body, field, v)
+    {
+        if (strcmp(field, "name") == 0) {
+            in->has_name = parse_name(v, in, err) == 0;
+        } else if (strcmp(field, "permission") == 0) {
+            if (!json_is_string(v) ||
+                keys_permission_parse(json_string_value(v), &in->permission) != 0)
+                error_detail(err, "permission", "must be read_all, write_all or restricted");
+            else
+                in->has_permission = true;
+        } else if (strcmp(field, "scopes") == 0) {
+            in->has_scopes = parse_scopes(v, in, err) == 0;
+        } else if (strcmp(field, "expires_at") == 0) {
+            if (json_is_null(v)) {
+                in->expires_at = 0;
+                in->has_expires = true;
+            } else if (!json_is_string(v) ||
+                       util_time_parse(json_string_value(v), &in->expires_at) != 0) {
+                error_detail(err, "expires_at", "must be an RFC 3339 date-time or null");
+            } else if (in->expires_at <= now) {
+                error_detail(err, "expires_at", "must be in the future");
+            } else {
+                in->has_expires = true;
+            }
+        } else {
+            /* Not echoed verbatim beyond a sane length: it may be anything. */
+            char name[72];
+
+            snprintf(name, sizeof name, "%.64s", field);
+            error_detail(err, name, "is not a known field");
+        }
+    }
+    if (create && !in->has_name && !json_object_get(body, "name"))
+        error_detail(err, "name", "is required");
+    if (create && !in->has_permission && !json_object_get(body, "permission"))
+        error_detail(err, "permission", "is required");
+    if (err->details == NULL)
+        return 0;
+fail:
+    return error_set(err, ERR_VALIDATION_FAILED, "The request is not valid: see details.");
+}
+
+static void change(json_t *changes, const char *field, json_t *old, json_t *new)
+{
+    if (changes == NULL || json_equal(old, new)) {
+        json_decref(old);
+        json_decref(new);
+        return;
+    }
+    json_object_set_new(changes, field, json_pack("{s:o, s:o}", "old", old, "new", new));
+}
+
+int keys_apply(struct api_key *k, const struct key_input *in, int64_t now, json_t *changes,
+               struct app_error *err)
+{
+    enum key_permission perm = in->has_permission ? in->permission : k->permission;
+    uint64_t scopes = in->has_scopes ? in->scopes : k->scopes;
+
+    /* Moving away from restricted drops the scopes; given scopes must fit the permission. */
+    if (perm != PERM_RESTRICTED) {
+        if (in->has_scopes && in->scopes) {
+            error_detail(err, "scopes", "must be empty unless permission is restricted");
+            return error_set(err, ERR_VALIDATION_FAILED, "The request is not valid: see details.");
+        }
+        scopes = 0;
+    } else if (scopes == 0) {
+        error_detail(err, "scopes", "restricted keys need at least one scope");
+        return error_set(err, ERR_VALIDATION_FAILED, "The request is not valid: see details.");
+    }
+    if (in->has_name) {
+        change(changes, "name", json_string(k->name), json_string(in->name));
+        memcpy(k->name, in->name, sizeof k->name);
+    }
+    change(changes, "permission", json_string(keys_permission_name(k->permission)),
+           json_string(keys_permission_name(perm)));
+    change(changes, "scopes", catalog_scopes_json(k->scopes), catalog_scopes_json(scopes));
+    k->permission = perm;
+    k->scopes = scopes;
+    if (in->has_expires) {
+        change(changes, "expires_at", keys_time_json(k->expires_at),
+               keys_time_json(in->expires_at));
+        k->expires_at = in->expires_at;
+    }
+    k->updated_at = now;
+    return 0;
+}

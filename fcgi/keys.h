@@ -1,0 +1,75 @@
+/* keys.h: the API key object (api.md §3.2): its fields, status, permissions and the
+ * validation of what people send to create or edit one. */
+#ifndef LOOPED_KEYS_H
+#define LOOPED_KEYS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "error.h"
+
+enum key_permission { PERM_NONE = 0, PERM_READ_ALL, PERM_WRITE_ALL, PERM_RESTRICTED };
+enum key_status { KEY_ACTIVE, KEY_EXPIRED, KEY_REVOKED };
+
+#define KEY_ID_LEN   32  /* "key_" + 20 base62 + NUL, with room */
+#define KEY_NAME_MAX 404 /* 100 characters of up to 4 UTF-8 bytes, + NUL */
+#define KEY_USER_MAX 132 /* a web-server user name: 128 bytes + NUL */
+#define KEY_TEAM_MAX 64
+#define KEY_IP_MAX   64
+
+/* Times are ms since the epoch; 0 means null. */
+struct api_key {
+    char id[KEY_ID_LEN];
+    char team_id[KEY_TEAM_MAX];
+    char name[KEY_NAME_MAX];
+    enum key_permission permission;
+    uint64_t scopes; /* catalog.h bits; only for PERM_RESTRICTED */
+    char hint[AUTH_HINT_LEN];
+    char hash[AUTH_DIGEST_HEX];
+    int64_t expires_at, created_at, updated_at, last_used_at, revoked_at;
+    char created_by[KEY_USER_MAX];
+    char revoked_by[KEY_USER_MAX];
+    char last_used_ip[KEY_IP_MAX];
+};
+
+/* What a create or edit request asked for; has_* tell which fields it carried. */
+struct key_input {
+    bool has_name, has_permission, has_scopes, has_expires;
+    char name[KEY_NAME_MAX];
+    enum key_permission permission;
+    uint64_t scopes;
+    int64_t expires_at; /* 0: null (never) */
+};
+
+/* revoked if revoked_at is set, else expired if expires_at <= now, else active. */
+enum key_status keys_status(const struct api_key *k, int64_t now);
+const char *keys_status_name(enum key_status s);
+int keys_status_parse(const char *s, enum key_status *out);
+const char *keys_permission_name(enum key_permission p);
+int keys_permission_parse(const char *s, enum key_permission *out);
+
+/* True if a key with this permission and scope set may use scope bit need (catalog.h):
+ * read_all grants every read, write_all everything, restricted its scopes (write ⇒ read). */
+bool keys_grant(enum key_permission p, uint64_t scopes, uint64_t need);
+
+/* The key object of api.md §3.2 (never the secret). New reference, or NULL. */
+json_t *keys_to_json(const struct api_key *k, int64_t now);
+
+/* Reads body (a JSON object) into in. create: name and permission are required. Every
+ * problem is one entry of err's details (field + reason); returns 0, or -1 with err set
+ * to validation_failed. */
+int keys_input_parse(json_t *body, bool create, int64_t now, struct key_input *in,
+                     struct app_error *err);
+
+/* Applies in to k and checks the result: restricted needs at least one scope, the others
+ * none. If changes is not NULL, adds {"field": {"old", "new"}} for each field that changed.
+ * Returns 0, or -1 with err set (validation_failed). */
+int keys_apply(struct api_key *k, const struct key_input *in, int64_t now, json_t *changes,
+               struct app_error *err);
+
+/* A time as JSON: an RFC 3339 string, or null for 0. */
+json_t *keys_time_json(int64_t ms);
+
+#endif

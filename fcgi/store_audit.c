@@ -1,0 +1,277 @@
+/* store_audit.c: audit records in MongoDB: batched inserts, filtered pages, retention. */
+#include <string.h>
+
+#include "store_priv.h"
+#include "util.h"
+
+static void append_str_or_null(bson_t *doc, const char *key, const char *s)
+{
+    if (s[0])
+        bson_append_utf8(doc, key, -1, s, -1);
+    else
+        bson_append_null(doc, key, -1);
+}
+
+/* Converts a JSON value (strings, numbers, booleans, null, arrays, objects) into doc[key]. */
+static void append_json(bson_t *doc, const char *key, json_t *v)
+{
+    bson_t sub;
+    char idx[16];
+    const char *k;
+    size_t i;
+    json_t *e;
+
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        bson_append_document_begin(doc, key, -1, &sub);
+        json_object_foreach(v, k, e) append_json(&sub, k, e);
+        bson_append_document_end(doc, &sub);
+        break;
+    case JSON_ARRAY:
+        bson_append_array_begin(doc, key, -1, &sub);
+        json_array_foreach(v, i, e)
+        {
+            bson_uint32_to_string((uint32_t)i, &k, idx, sizeof idx);
+            append_json(&sub, k, e);
+        }
+        bson_append_array_end(doc, &sub);
+        break;
+    case JSON_STRING:
+        bson_append_utf8(doc, key, -1, json_string_value(v), (int)json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        bson_append_int64(doc, key, -1, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        bson_append_double(doc, key, -1, json_real_value(v));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        bson_append_bool(doc, key, -1, json_is_true(v));
+        break;
+    default:
+        bson_append_null(doc, key, -1);
+    }
+}
+
+static void audit_to_bson(const struct audit_rec *r, bson_t *doc)
+{
+    bson_t actor;
+    bson_oid_t oid;
+
+    bson_oid_init(&oid, NULL);
+    BSON_APPEND_OID(doc, "_id", &oid);
+    BSON_APPEND_DATE_TIME(doc, "at", r->at);
+    BSON_APPEND_UTF8(doc, "team_id", r->team_id);
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "actor", &actor);
+    BSON_APPEND_UTF8(&actor, "type", r->actor_type);
+    BSON_APPEND_UTF8(&actor, "id", r->actor_id);
+    if (r->actor_name[0])
+        BSON_APPEND_UTF8(&actor, "name", r->actor_name);
+    bson_append_document_end(doc, &actor);
+    append_str_or_null(doc, "key_id", r->key_id);
+    if (r->key_name[0])
+        BSON_APPEND_UTF8(doc, "key_name", r->key_name);
+    BSON_APPEND_UTF8(doc, "action", r->action);
+    BSON_APPEND_UTF8(doc, "method", r->method);
+    BSON_APPEND_UTF8(doc, "path", r->path);
+    BSON_APPEND_INT32(doc, "status", r->status);
+    BSON_APPEND_UTF8(doc, "ip", r->ip);
+    BSON_APPEND_UTF8(doc, "user_agent", r->user_agent);
+    BSON_APPEND_UTF8(doc, "request_id", r->request_id);
+    if (r->changes)
+        append_json(doc, "changes", r->changes);
+}
+
+int store_audit_insert(struct store *st, const struct audit_rec *recs, size_t n,
+                       struct app_error *err)
+{
+    mongoc_client_t *c = NULL;
+    mongoc_collection_t *coll = NULL;
+    bson_t *docs = NULL;
+    const bson_t **ptrs = NULL;
+    bson_error_t be;
+    int ret = -1;
+
+    if (n == 0)
+        return 0;
+    c = store_pop(st, err);
+    if (c == NULL)
+        return -1;
+    docs = bson_malloc0(n * sizeof *docs);
+    ptrs = bson_malloc0(n * sizeof *ptrs);
+    for (size_t i = 0; i < n; i++) {
+        bson_init(&docs[i]);
+        audit_to_bson(&recs[i], &docs[i]);
+        ptrs[i] = &docs[i];
+    }
+    coll = mongoc_client_get_collection(c, st->db, "audit");
+    /* Acknowledged (the default write concern), never w:0: a record counts once stored. */
+    if (!mongoc_collection_insert_many(coll, ptrs, n, NULL, NULL, &be)) {
+        store_fail(err, &be, "audit");
+        goto done;
+    }
+    ret = 0;
+done:
+    for (size_t i = 0; i < n; i++)
+        bson_destroy(&docs[i]);
+    bson_free(docs);
+    bson_free(ptrs);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+/* Converts one stored record to the JSON of api.md §3.4. */
+static json_t *audit_to_json(const bson_t *d)
+{
+    bson_iter_t it, sub;
+    json_t *o, *actor = json_object();
+    char oid[25] = "";
+    char at[UTIL_TIME_LEN];
+
+    if (bson_iter_init_find(&it, d, "_id") && BSON_ITER_HOLDS_OID(&it))
+        bson_oid_to_string(bson_iter_oid(&it), oid);
+    if (bson_iter_init_find(&it, d, "actor") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+        bson_iter_recurse(&it, &sub)) {
+        while (bson_iter_next(&sub)) {
+            if (BSON_ITER_HOLDS_UTF8(&sub))
+                json_object_set_new(actor, bson_iter_key(&sub),
+                                    json_string(bson_iter_utf8(&sub, NULL)));
+        }
+    }
+    o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "id", oid, "at",
+                  util_time_format(store_date(d, "at"), at), "team_id", store_utf8(d, "team_id"),
+                  "actor", actor, "action", store_utf8(d, "action"), "method",
+                  store_utf8(d, "method"), "path", store_utf8(d, "path"), "status",
+                  (json_int_t)(bson_iter_init_find(&it, d, "status") ? bson_iter_as_int64(&it) : 0),
+                  "ip", store_utf8(d, "ip"), "user_agent", store_utf8(d, "user_agent"),
+                  "request_id", store_utf8(d, "request_id"));
+    if (o && store_utf8(d, "key_id")[0])
+        json_object_set_new(o, "key_id", json_string(store_utf8(d, "key_id")));
+    if (o && store_utf8(d, "key_name")[0])
+        json_object_set_new(o, "key_name", json_string(store_utf8(d, "key_name")));
+    if (o && bson_iter_init_find(&it, d, "changes") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_t changes;
+        char *text;
+
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&changes, data, len)) {
+            text = bson_as_relaxed_extended_json(&changes, NULL);
+            if (text)
+                json_object_set_new(o, "changes", json_loads(text, 0, NULL));
+            bson_free(text);
+        }
+    }
+    return o;
+}
+
+json_t *store_audit_list(struct store *st, const struct audit_query *q, struct app_error *err)
+{
+    mongoc_client_t *c = NULL;
+    mongoc_collection_t *coll = NULL;
+    mongoc_cursor_t *cur = NULL;
+    bson_t filter = BSON_INITIALIZER, and, cond, sub;
+    bson_t *opts = BCON_NEW("sort", "{", "at", BCON_INT32(-1), "_id", BCON_INT32(-1), "}", "limit",
+                            BCON_INT64((int64_t)q->limit));
+    const bson_t *d;
+    bson_error_t be;
+    json_t *out = json_array();
+    int i = 0;
+    char idx[16];
+    const char *key;
+
+    BSON_APPEND_UTF8(&filter, "team_id", q->team);
+    if (q->key_id)
+        BSON_APPEND_UTF8(&filter, "key_id", q->key_id);
+    if (q->actor)
+        BSON_APPEND_UTF8(&filter, "actor.id", q->actor);
+    if (q->action)
+        BSON_APPEND_UTF8(&filter, "action", q->action);
+    bson_append_array_begin(&filter, "$and", -1, &and);
+#define NEXT_COND() (bson_uint32_to_string((uint32_t)i++, &key, idx, sizeof idx), key)
+    if (q->since) {
+        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
+        BSON_APPEND_DOCUMENT_BEGIN(&cond, "at", &sub);
+        BSON_APPEND_DATE_TIME(&sub, "$gte", q->since);
+        bson_append_document_end(&cond, &sub);
+        bson_append_document_end(&and, &cond);
+    }
+    if (q->until) {
+        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
+        BSON_APPEND_DOCUMENT_BEGIN(&cond, "at", &sub);
+        BSON_APPEND_DATE_TIME(&sub, "$lte", q->until);
+        bson_append_document_end(&cond, &sub);
+        bson_append_document_end(&and, &cond);
+    }
+    if (q->after_id) {
+        bson_oid_t oid;
+        bson_t or, alt;
+
+        bson_oid_init_from_string(&oid, q->after_id);
+        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
+        BSON_APPEND_ARRAY_BEGIN(&cond, "$or", & or);
+        BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(&alt, "at", &sub);
+        BSON_APPEND_DATE_TIME(&sub, "$lt", q->after_at);
+        bson_append_document_end(&alt, &sub);
+        bson_append_document_end(& or, &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
+        BSON_APPEND_DATE_TIME(&alt, "at", q->after_at);
+        BSON_APPEND_DOCUMENT_BEGIN(&alt, "_id", &sub);
+        BSON_APPEND_OID(&sub, "$lt", &oid);
+        bson_append_document_end(&alt, &sub);
+        bson_append_document_end(& or, &alt);
+        bson_append_array_end(&cond, & or);
+        bson_append_document_end(&and, &cond);
+    }
+#undef NEXT_COND
+    if (i == 0) {
+        bson_append_document_begin(&and, "0", -1, &cond);
+        BSON_APPEND_UTF8(&cond, "team_id", q->team);
+        bson_append_document_end(&and, &cond);
+    }
+    bson_append_array_end(&filter, &and);
+
+    c = store_pop(st, err);
+    if (c == NULL || out == NULL)
+        goto fail;
+    coll = mongoc_client_get_collection(c, st->db, "audit");
+    cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+    while (mongoc_cursor_next(cur, &d)) {
+        json_t *o = audit_to_json(d);
+
+        if (o == NULL || json_array_append_new(out, o) != 0) {
+            error_set(err, ERR_INTERNAL, NULL);
+            error_log(err, "store: out of memory listing audit");
+            goto fail;
+        }
+    }
+    if (mongoc_cursor_error(cur, &be)) {
+        store_fail(err, &be, "audit");
+        goto fail;
+    }
+    goto done;
+fail:
+    json_decref(out);
+    out = NULL;
+done:
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(coll);
+    if (c)
+        mongoc_client_pool_push(st->pool, c);
+    bson_destroy(&filter);
+    bson_destroy(opts);
+    return out;
+}
+
+int store_audit_purge(struct store *st, int64_t before, int64_t *deleted, struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("at", "{", "$lt", BCON_DATE_TIME(before), "}");
+    int rc = store_delete(st, "audit", filter, true, deleted, err);
+
+    bson_destroy(filter);
+    return rc;
+}

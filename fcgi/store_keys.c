@@ -1,0 +1,334 @@
+/* store_keys.c: API keys and membership roles in MongoDB. */
+#include <string.h>
+
+#include "catalog.h"
+#include "store_priv.h"
+
+int store_member_role(struct store *st, const char *team, const char *user, char *role,
+                      struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    bson_t *filter = NULL, *opts = NULL, doc;
+    bson_error_t be;
+    int ret = -1;
+
+    if (c == NULL)
+        return -1;
+    filter = BCON_NEW("team_id", BCON_UTF8(team), "user", BCON_UTF8(user));
+    opts = BCON_NEW("projection", "{", "role", BCON_INT32(1), "}");
+    coll = mongoc_client_get_collection(c, st->db, "memberships");
+    bson_init(&doc);
+    {
+        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+        const bson_t *d;
+
+        if (mongoc_cursor_next(cur, &d)) {
+            snprintf(role, 16, "%s", store_utf8(d, "role"));
+            ret = 0;
+        } else if (mongoc_cursor_error(cur, &be)) {
+            store_fail(err, &be, "memberships");
+        } else {
+            ret = 1;
+        }
+        mongoc_cursor_destroy(cur);
+    }
+    bson_destroy(&doc);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+static void key_from_bson(const bson_t *d, struct api_key *k)
+{
+    bson_iter_t it, arr;
+
+    memset(k, 0, sizeof *k);
+    snprintf(k->id, sizeof k->id, "%s", store_utf8(d, "_id"));
+    snprintf(k->team_id, sizeof k->team_id, "%s", store_utf8(d, "team_id"));
+    snprintf(k->name, sizeof k->name, "%s", store_utf8(d, "name"));
+    keys_permission_parse(store_utf8(d, "permission"), &k->permission);
+    if (bson_iter_init_find(&it, d, "scopes") && BSON_ITER_HOLDS_ARRAY(&it) &&
+        bson_iter_recurse(&it, &arr)) {
+        while (bson_iter_next(&arr)) {
+            uint64_t bit;
+
+            /* A scope of a resource this build does not know grants nothing. */
+            if (BSON_ITER_HOLDS_UTF8(&arr) &&
+                catalog_scope_parse(bson_iter_utf8(&arr, NULL), &bit) == 0)
+                k->scopes |= bit;
+        }
+    }
+    snprintf(k->hint, sizeof k->hint, "%s", store_utf8(d, "hint"));
+    snprintf(k->hash, sizeof k->hash, "%s", store_utf8(d, "hash"));
+    k->expires_at = store_date(d, "expires_at");
+    k->created_at = store_date(d, "created_at");
+    k->updated_at = store_date(d, "updated_at");
+    k->last_used_at = store_date(d, "last_used_at");
+    k->revoked_at = store_date(d, "revoked_at");
+    snprintf(k->created_by, sizeof k->created_by, "%s", store_utf8(d, "created_by"));
+    snprintf(k->revoked_by, sizeof k->revoked_by, "%s", store_utf8(d, "revoked_by"));
+    snprintf(k->last_used_ip, sizeof k->last_used_ip, "%s", store_utf8(d, "last_used_ip"));
+}
+
+static void append_scopes(bson_t *doc, const struct api_key *k)
+{
+    json_t *list = catalog_scopes_json(k->permission == PERM_RESTRICTED ? k->scopes : 0);
+    bson_t arr;
+    size_t i;
+    json_t *s;
+    char key[16];
+
+    bson_append_array_begin(doc, "scopes", -1, &arr);
+    json_array_foreach(list, i, s)
+    {
+        const char *k2;
+
+        bson_uint32_to_string((uint32_t)i, &k2, key, sizeof key);
+        bson_append_utf8(&arr, k2, -1, json_string_value(s), -1);
+    }
+    bson_append_array_end(doc, &arr);
+    json_decref(list);
+}
+
+int store_key_insert(struct store *st, const struct api_key *k, struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    bson_t doc = BSON_INITIALIZER;
+    bson_error_t be;
+    int ret = -1;
+
+    if (c == NULL)
+        return -1;
+    BSON_APPEND_UTF8(&doc, "_id", k->id);
+    BSON_APPEND_UTF8(&doc, "team_id", k->team_id);
+    BSON_APPEND_UTF8(&doc, "name", k->name);
+    BSON_APPEND_UTF8(&doc, "permission", keys_permission_name(k->permission));
+    append_scopes(&doc, k);
+    BSON_APPEND_UTF8(&doc, "hash", k->hash);
+    BSON_APPEND_INT32(&doc, "hash_version", AUTH_HASH_VERSION);
+    BSON_APPEND_UTF8(&doc, "hint", k->hint);
+    store_append_date(&doc, "expires_at", k->expires_at);
+    store_append_date(&doc, "created_at", k->created_at);
+    BSON_APPEND_UTF8(&doc, "created_by", k->created_by);
+    store_append_date(&doc, "updated_at", k->updated_at);
+    store_append_date(&doc, "last_used_at", 0);
+    BSON_APPEND_NULL(&doc, "last_used_ip");
+    store_append_date(&doc, "revoked_at", 0);
+    BSON_APPEND_NULL(&doc, "revoked_by");
+    coll = mongoc_client_get_collection(c, st->db, "api_keys");
+    if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &be)) {
+        store_fail(err, &be, "api_keys");
+        goto done;
+    }
+    ret = 0;
+done:
+    bson_destroy(&doc);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+/* Finds at most limit keys matching filter with opts into out. */
+static int key_find(struct store *st, const bson_t *filter, const bson_t *opts, struct api_key *out,
+                    size_t limit, size_t *n, struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    mongoc_cursor_t *cur = NULL;
+    const bson_t *d;
+    bson_error_t be;
+    int ret = -1;
+
+    *n = 0;
+    if (c == NULL)
+        return -1;
+    coll = mongoc_client_get_collection(c, st->db, "api_keys");
+    cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    while (*n < limit && mongoc_cursor_next(cur, &d))
+        key_from_bson(d, &out[(*n)++]);
+    if (mongoc_cursor_error(cur, &be)) {
+        store_fail(err, &be, "api_keys");
+        goto done;
+    }
+    ret = 0;
+done:
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
+                      struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("hash", BCON_UTF8(hash));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+    size_t n;
+    int rc = key_find(st, filter, opts, out, 1, &n, err);
+
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return rc < 0 ? -1 : n == 0;
+}
+
+int store_key_get(struct store *st, const char *team, const char *id, struct api_key *out,
+                  struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+    size_t n;
+    int rc = key_find(st, filter, opts, out, 1, &n, err);
+
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return rc < 0 ? -1 : n == 0;
+}
+
+int store_key_list(struct store *st, const struct key_query *q, struct api_key *out, size_t *n,
+                   struct app_error *err)
+{
+    bson_t filter = BSON_INITIALIZER, and, cond, sub;
+    bson_t *opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
+                            "limit", BCON_INT64((int64_t)q->limit));
+    int i = 0, rc;
+    char idx[16];
+    const char *key;
+
+    /* Every condition goes into one $and, so that each can use $or freely. */
+    BSON_APPEND_UTF8(&filter, "team_id", q->team);
+    bson_append_array_begin(&filter, "$and", -1, &and);
+#define NEXT_COND() (bson_uint32_to_string((uint32_t)i++, &key, idx, sizeof idx), key)
+    if (q->status == KEY_REVOKED) {
+        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
+        BSON_APPEND_DOCUMENT_BEGIN(&cond, "revoked_at", &sub);
+        BSON_APPEND_NULL(&sub, "$ne");
+        bson_append_document_end(&cond, &sub);
+        bson_append_document_end(&and, &cond);
+    } else if (q->status == KEY_EXPIRED || q->status == KEY_ACTIVE) {
+        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
+        BSON_APPEND_NULL(&cond, "revoked_at");
+        bson_append_document_end(&and, &cond);
+        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
+        if (q->status == KEY_EXPIRED) {
+            BSON_APPEND_DOCUMENT_BEGIN(&cond, "expires_at", &sub);
+            BSON_APPEND_DATE_TIME(&sub, "$lte", q->now);
+            bson_append_document_end(&cond, &sub);
+        } else {
+            bson_t or, alt;
+
+            BSON_APPEND_ARRAY_BEGIN(&cond, "$or", & or);
+            BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
+            BSON_APPEND_NULL(&alt, "expires_at");
+            bson_append_document_end(& or, &alt);
+            BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
+            BSON_APPEND_DOCUMENT_BEGIN(&alt, "expires_at", &sub);
+            BSON_APPEND_DATE_TIME(&sub, "$gt", q->now);
+            bson_append_document_end(&alt, &sub);
+            bson_append_document_end(& or, &alt);
+            bson_append_array_end(&cond, & or);
+        }
+        bson_append_document_end(&and, &cond);
+    }
+    if (q->q && q->q[0]) {
+        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
+        store_append_contains(&cond, "name", q->q);
+        bson_append_document_end(&and, &cond);
+    }
+    if (q->after_id) {
+        bson_t or, alt;
+
+        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
+        BSON_APPEND_ARRAY_BEGIN(&cond, "$or", & or);
+        BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(&alt, "created_at", &sub);
+        BSON_APPEND_DATE_TIME(&sub, "$lt", q->after_at);
+        bson_append_document_end(&alt, &sub);
+        bson_append_document_end(& or, &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
+        BSON_APPEND_DATE_TIME(&alt, "created_at", q->after_at);
+        BSON_APPEND_DOCUMENT_BEGIN(&alt, "_id", &sub);
+        BSON_APPEND_UTF8(&sub, "$lt", q->after_id);
+        bson_append_document_end(&alt, &sub);
+        bson_append_document_end(& or, &alt);
+        bson_append_array_end(&cond, & or);
+        bson_append_document_end(&and, &cond);
+    }
+#undef NEXT_COND
+    if (i == 0) {
+        /* $and may not be empty: match everything of the team. */
+        bson_append_document_begin(&and, "0", -1, &cond);
+        BSON_APPEND_UTF8(&cond, "team_id", q->team);
+        bson_append_document_end(&and, &cond);
+    }
+    bson_append_array_end(&filter, &and);
+    rc = key_find(st, &filter, opts, out, q->limit, n, err);
+    bson_destroy(&filter);
+    bson_destroy(opts);
+    return rc;
+}
+
+int store_key_update(struct store *st, const struct api_key *k, struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(k->id), "team_id", BCON_UTF8(k->team_id),
+                              "revoked_at", BCON_NULL);
+    bson_t update = BSON_INITIALIZER, set;
+    int64_t matched = 0;
+    int rc;
+
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "name", k->name);
+    BSON_APPEND_UTF8(&set, "permission", keys_permission_name(k->permission));
+    append_scopes(&set, k);
+    store_append_date(&set, "expires_at", k->expires_at);
+    store_append_date(&set, "updated_at", k->updated_at);
+    bson_append_document_end(&update, &set);
+    rc = store_update_one(st, "api_keys", filter, &update, &matched, err);
+    bson_destroy(filter);
+    bson_destroy(&update);
+    return rc < 0 ? -1 : matched == 0;
+}
+
+int store_key_revoke(struct store *st, const char *team, const char *id, const char *user,
+                     int64_t now, struct app_error *err)
+{
+    bson_t *filter =
+        BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team), "revoked_at", BCON_NULL);
+    bson_t *update = BCON_NEW("$set", "{", "revoked_at", BCON_DATE_TIME(now), "revoked_by",
+                              BCON_UTF8(user), "updated_at", BCON_DATE_TIME(now), "}");
+    int64_t matched = 0;
+    int rc = store_update_one(st, "api_keys", filter, update, &matched, err);
+
+    bson_destroy(filter);
+    bson_destroy(update);
+    return rc < 0 ? -1 : matched == 0;
+}
+
+int store_key_delete(struct store *st, const char *team, const char *id, struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team));
+    int64_t deleted = 0;
+    int rc = store_delete(st, "api_keys", filter, false, &deleted, err);
+
+    bson_destroy(filter);
+    return rc < 0 ? -1 : deleted == 0;
+}
+
+int store_key_touch(struct store *st, const char *id, int64_t at, const char *ip,
+                    struct app_error *err)
+{
+    /* Only a newer use moves the pair, so concurrent workers never go back in time. */
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "$or", "[", "{", "last_used_at", BCON_NULL, "}",
+                              "{", "last_used_at", "{", "$lt", BCON_DATE_TIME(at), "}", "}", "]");
+    bson_t *update = BCON_NEW("$max", "{", "last_used_at", BCON_DATE_TIME(at), "}", "$set", "{",
+                              "last_used_ip", BCON_UTF8(ip), "}");
+    int64_t matched = 0;
+    int rc = store_update_one(st, "api_keys", filter, update, &matched, err);
+
+    bson_destroy(filter);
+    bson_destroy(update);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/* store_priv.h: what the store's own files share (store.c, store_keys.c, store_audit.c).
+ * Nothing outside the store includes this header or mongoc.h. */
+#ifndef LOOPED_STORE_PRIV_H
+#define LOOPED_STORE_PRIV_H
+
+#include <mongoc/mongoc.h>
+
+#include "store.h"
+
+struct store {
+    mongoc_client_pool_t *pool;
+    mongoc_uri_t *uri;
+    char *db;
+};
+
+/* Sets err from a driver error (unavailable, conflict or internal) with the driver's text
+ * in err->log only. Returns -1. */
+int store_fail(struct app_error *err, const bson_error_t *be, const char *what);
+
+/* Pops a pooled client (bounded by waitQueueTimeoutMS); NULL with err set. Push it back with
+ * mongoc_client_pool_push before the request is answered. */
+mongoc_client_t *store_pop(struct store *st, struct app_error *err);
+
+/* The string at key, or "" if absent or not a string. */
+const char *store_utf8(const bson_t *doc, const char *key);
+
+/* The date-time at key in ms, or 0 if absent, null or not a date. */
+int64_t store_date(const bson_t *doc, const char *key);
+
+/* Appends a date-time, or null for 0. */
+void store_append_date(bson_t *doc, const char *key, int64_t ms);
+
+/* Appends {"$regex": <s with metacharacters escaped>, "$options": "i"} under key. */
+void store_append_contains(bson_t *doc, const char *key, const char *s);
+
+/* Runs an update or delete of one document; sets *matched to the matched/deleted count. */
+int store_update_one(struct store *st, const char *collection, const bson_t *filter,
+                     const bson_t *update, int64_t *matched, struct app_error *err);
+int store_delete(struct store *st, const char *collection, const bson_t *filter, bool many,
+                 int64_t *deleted, struct app_error *err);
+
+#endif

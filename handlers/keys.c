@@ -1,0 +1,227 @@
+/* keys.c: the key-management endpoints of api.md §3.3 (people; OWNER/ADMIN of the team). */
+#include "handlers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../fcgi/audit.h"
+#include "../fcgi/auth.h"
+#include "../fcgi/cursor.h"
+#include "../fcgi/keycache.h"
+#include "../fcgi/keys.h"
+#include "../fcgi/store.h"
+#include "../fcgi/util.h"
+#include "../fcgi/worker.h"
+
+#define PAGE_MAX 100
+
+/* A management action's audit record: the person is the actor. */
+static void audit_action(const struct request *req, const struct api_key *k, const char *action,
+                         int status, json_t *changes)
+{
+    struct audit_rec rec;
+
+    audit_from_request(&rec, req, action);
+    snprintf(rec.team_id, sizeof rec.team_id, "%s", req->params[0]);
+    snprintf(rec.actor_type, sizeof rec.actor_type, "user");
+    snprintf(rec.actor_id, sizeof rec.actor_id, "%s", req->remote_user);
+    snprintf(rec.key_id, sizeof rec.key_id, "%s", k->id);
+    snprintf(rec.key_name, sizeof rec.key_name, "%s", k->name);
+    rec.status = status;
+    rec.changes = changes ? json_incref(changes) : NULL;
+    audit_submit(&rec);
+}
+
+static int key_load(const struct request *req, struct api_key *k, struct app_error *err)
+{
+    int rc = store_key_get(req->ctx->store, req->params[0], req->params[1], k, err);
+
+    if (rc == 1)
+        return error_set(err, ERR_NOT_FOUND, "No API key %.40s in this team.", req->params[1]);
+    return rc;
+}
+
+static int respond_key(struct response *res, int status, const struct api_key *k,
+                       struct app_error *err)
+{
+    res->status = status;
+    res->body = keys_to_json(k, util_now_ms());
+    return res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);
+}
+
+int handle_keys_create(struct request *req, struct response *res, struct app_error *err)
+{
+    struct key_input in;
+    struct api_key k;
+    unsigned char digest[AUTH_DIGEST_LEN];
+    char raw[AUTH_KEY_LEN + 1], location[160];
+    int64_t now = util_now_ms();
+    int ret = -1;
+
+    if (keys_input_parse(req->body, true, now, &in, err) != 0)
+        return -1;
+    memset(&k, 0, sizeof k);
+    if (keys_apply(&k, &in, now, NULL, err) != 0)
+        return -1;
+    auth_id_generate("key_", k.id, sizeof k.id);
+    snprintf(k.team_id, sizeof k.team_id, "%s", req->params[0]);
+    snprintf(k.created_by, sizeof k.created_by, "%s", req->remote_user);
+    k.created_at = k.updated_at = now;
+    auth_key_generate(raw);
+    if (auth_key_digest(raw, digest) != 0) {
+        error_set(err, ERR_INTERNAL, NULL);
+        error_log(err, "auth: HMAC failed");
+        goto done;
+    }
+    auth_hex(digest, k.hash);
+    auth_key_hint(raw, k.hint);
+    if (store_key_insert(req->ctx->store, &k, err) != 0)
+        goto done;
+    if (respond_key(res, 201, &k, err) != 0)
+        goto done;
+    /* The one and only time the raw key leaves the server. */
+    json_object_set_new(res->body, "key", json_string(raw));
+    snprintf(location, sizeof location, "/v1/teams/%s/api-keys/%s", k.team_id, k.id);
+    http_header_add(res, "Location", location);
+    audit_action(req, &k, "api_key.created", 201, NULL);
+    ret = 0;
+done:
+    auth_wipe(raw, sizeof raw);
+    auth_wipe(digest, sizeof digest);
+    return ret;
+}
+
+int handle_keys_list(struct request *req, struct response *res, struct app_error *err)
+{
+    static const size_t cap = PAGE_MAX + 1;
+    struct api_key *page = NULL;
+    struct key_query q = {.team = req->params[0], .status = -1, .now = util_now_ms()};
+    const char *status = http_query_get(req, "status"), *cursor = http_query_get(req, "cursor");
+    char after[KEY_ID_LEN], next[CURSOR_MAX];
+    size_t limit, n = 0;
+    json_t *data = NULL;
+    int ret = -1;
+
+    if (cursor_limit(http_query_get(req, "limit"), &limit) != 0) {
+        error_detail(err, "limit", "must be a whole number from 1 to 100");
+        return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
+    }
+    if (status && keys_status_parse(status, (enum key_status *)&q.status) != 0) {
+        error_detail(err, "status", "must be active, expired or revoked");
+        return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
+    }
+    q.q = http_query_get(req, "q");
+    if (q.q && strlen(q.q) > 100) {
+        error_detail(err, "q", "must be at most 100 characters");
+        return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
+    }
+    if (cursor) {
+        if (cursor_decode("api_keys", cursor, &q.after_at, after, sizeof after) != 0)
+            return error_set(err, ERR_INVALID_CURSOR, NULL);
+        q.after_id = after;
+    }
+    q.limit = limit + 1; /* one more tells whether there is a next page */
+    page = calloc(cap, sizeof *page);
+    data = json_array();
+    if (page == NULL || data == NULL) {
+        error_set(err, ERR_INTERNAL, NULL);
+        goto done;
+    }
+    if (store_key_list(req->ctx->store, &q, page, &n, err) != 0)
+        goto done;
+    for (size_t i = 0; i < n && i < limit; i++)
+        json_array_append_new(data, keys_to_json(&page[i], q.now));
+    if (n > limit &&
+        cursor_encode("api_keys", page[limit - 1].created_at, page[limit - 1].id, next) != 0) {
+        error_set(err, ERR_INTERNAL, NULL);
+        goto done;
+    }
+    res->status = 200;
+    res->body = json_pack("{s:O, s:b, s:o}", "data", data, "has_more", n > limit, "next_cursor",
+                          n > limit ? json_string(next) : json_null());
+    ret = res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);
+done:
+    json_decref(data);
+    free(page);
+    return ret;
+}
+
+int handle_keys_get(struct request *req, struct response *res, struct app_error *err)
+{
+    struct api_key k;
+
+    if (key_load(req, &k, err) != 0)
+        return -1;
+    return respond_key(res, 200, &k, err);
+}
+
+int handle_keys_update(struct request *req, struct response *res, struct app_error *err)
+{
+    struct key_input in;
+    struct api_key k;
+    int64_t now = util_now_ms();
+    json_t *changes = NULL;
+    int rc, ret = -1;
+
+    if (keys_input_parse(req->body, false, now, &in, err) != 0)
+        return -1;
+    if (key_load(req, &k, err) != 0)
+        return -1;
+    if (k.revoked_at)
+        return error_set(err, ERR_KEY_REVOKED, NULL);
+    changes = json_object();
+    if (keys_apply(&k, &in, now, changes, err) != 0)
+        goto done;
+    rc = store_key_update(req->ctx->store, &k, err);
+    if (rc < 0)
+        goto done;
+    if (rc == 1) {
+        /* Revoked (or deleted) between our read and our write. */
+        if (key_load(req, &k, err) == 0)
+            error_set(err, ERR_KEY_REVOKED, NULL);
+        goto done;
+    }
+    keycache_forget(k.id);
+    if (respond_key(res, 200, &k, err) != 0)
+        goto done;
+    audit_action(req, &k, "api_key.updated", 200, changes);
+    ret = 0;
+done:
+    json_decref(changes);
+    return ret;
+}
+
+int handle_keys_revoke(struct request *req, struct response *res, struct app_error *err)
+{
+    struct api_key k;
+    int rc = store_key_revoke(req->ctx->store, req->params[0], req->params[1], req->remote_user,
+                              util_now_ms(), err);
+
+    if (rc < 0)
+        return -1;
+    /* Revoked now or before: either way answer with the stored row (the first revoked_at). */
+    if (key_load(req, &k, err) != 0)
+        return -1;
+    keycache_forget(k.id);
+    if (rc == 0)
+        audit_action(req, &k, "api_key.revoked", 200, NULL);
+    return respond_key(res, 200, &k, err);
+}
+
+int handle_keys_delete(struct request *req, struct response *res, struct app_error *err)
+{
+    struct api_key k;
+    int rc;
+
+    if (key_load(req, &k, err) != 0)
+        return -1;
+    rc = store_key_delete(req->ctx->store, req->params[0], req->params[1], err);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return error_set(err, ERR_NOT_FOUND, NULL);
+    keycache_forget(k.id);
+    audit_action(req, &k, "api_key.deleted", 204, NULL);
+    res->status = 204;
+    return 0;
+}
