@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "catalog.h"
 #include "store.h"
 #include "util.h"
 
@@ -236,6 +237,10 @@ int main(int argc, char **argv)
         goto done;
     }
     log_set_level(LOG_ERROR);
+    if (catalog_load(cfg.schema_dir, msg) != 0) {
+        fprintf(stderr, "looped-admin: %s\n", msg);
+        goto done;
+    }
     if (store_open(&st, &cfg, &err) != 0) {
         fprintf(stderr, "looped-admin: %s\n", err.log);
         goto done;
@@ -252,6 +257,7 @@ int main(int argc, char **argv)
     }
 done:
     store_close(st);
+    catalog_free();
     error_clear(&err);
     config_free(&cfg);
     return rc;

@@ -1,23 +1,136 @@
-/* catalog.c: the resource catalog and scope bits. */
+/* catalog.c: the resource catalog built from the schema files, and scope bits. */
 #include "catalog.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* The order is part of the stored bit sets' meaning only within one process: keys store
- * scope strings, never bits. */
-static const struct resource resources[] = {
-    {"customers", "billing", "customers"}, {"products", "billing", "products"},
-    {"invoices", "billing", "invoices"},   {"projects", "projects", "projects"},
-    {"tasks", "projects", "tasks"},        {"time_entries", "time", "time entries"},
-};
+static struct schema_set *schemas;
+static struct resource resources[CATALOG_MAX];
+static size_t nres;
 
-#define NRES (sizeof resources / sizeof resources[0])
+static const char *str(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* Follows $ref until a schema without one (bounded). */
+static json_t *deref(json_t *doc, json_t *s, json_t **doc_out)
+{
+    for (int i = 0; i < 8 && json_is_object(s) && json_object_get(s, "$ref"); i++)
+        s = schema_resolve(schemas, doc, str(s, "$ref"), &doc);
+    if (doc_out)
+        *doc_out = doc;
+    return s;
+}
+
+static bool flag(json_t *doc, json_t *prop, const char *key)
+{
+    /* Either on the property itself or on what it refers to. */
+    return json_is_true(json_object_get(prop, key)) ||
+           json_is_true(json_object_get(deref(doc, prop, NULL), key));
+}
+
+static int resource_cmp(const void *a, const void *b)
+{
+    const struct resource *x = a, *y = b;
+    int c = strcmp(x->app, y->app);
+
+    return c ? c : strcmp(x->name, y->name);
+}
+
+static int resource_build(json_t *doc, struct resource *r, char *err)
+{
+    json_t *props = json_object_get(doc, "properties"), *p;
+    const char *k;
+
+    memset(r, 0, sizeof *r);
+    r->schema = doc;
+    r->name = str(doc, "x-resource");
+    r->app = str(doc, "x-app");
+    r->id_prefix = str(doc, "x-id-prefix");
+    r->title = str(doc, "title");
+    r->description = str(doc, "description");
+    if (!r->app || !r->id_prefix || !r->title || !json_is_object(props) ||
+        strspn(r->name, "abcdefghijklmnopqrstuvwxyz_") != strlen(r->name) ||
+        strcmp(str(doc, "type") ? str(doc, "type") : "", "object") != 0) {
+        snprintf(err, SCHEMA_ERR_LEN,
+                 "%.40s: a resource needs x-app, x-id-prefix, title, type object, properties "
+                 "and a lowercase name",
+                 r->name);
+        return -1;
+    }
+    json_object_foreach(props, k, p)
+    {
+        if (flag(doc, p, "x-filterable") && r->nfilterable < CATALOG_FIELDS)
+            r->filterable[r->nfilterable++] = k;
+        if (flag(doc, p, "readOnly") && r->nreadonly < CATALOG_FIELDS)
+            r->readonly[r->nreadonly++] = k;
+        if (json_object_get(p, "x-sum")) {
+            r->sum_field = k;
+            r->sum = json_object_get(p, "x-sum");
+        }
+    }
+    return 0;
+}
+
+int catalog_load(const char *dir, char *err)
+{
+    catalog_free();
+    if (schema_set_load(dir, &schemas, err) != 0)
+        return -1;
+    for (size_t i = 0; i < schema_set_count(schemas); i++) {
+        json_t *doc = schema_set_doc(schemas, i, NULL);
+
+        if (!json_is_string(json_object_get(doc, "x-resource")))
+            continue; /* a library of shared definitions */
+        if (nres == CATALOG_MAX) {
+            snprintf(err, SCHEMA_ERR_LEN, "more than %d resources", CATALOG_MAX);
+            goto fail;
+        }
+        if (resource_build(doc, &resources[nres], err) != 0)
+            goto fail;
+        nres++;
+    }
+    qsort(resources, nres, sizeof resources[0], resource_cmp);
+    return 0;
+fail:
+    catalog_free();
+    return -1;
+}
+
+void catalog_free(void)
+{
+    schema_set_free(schemas);
+    schemas = NULL;
+    nres = 0;
+}
 
 const struct resource *catalog_resources(size_t *n)
 {
-    *n = NRES;
+    *n = nres;
     return resources;
+}
+
+const struct resource *catalog_find(const char *name)
+{
+    for (size_t i = 0; i < nres; i++) {
+        if (strcmp(resources[i].name, name) == 0)
+            return &resources[i];
+    }
+    return NULL;
+}
+
+const struct schema_set *catalog_schemas(void)
+{
+    return schemas;
+}
+
+json_t *catalog_field_schema(const struct resource *r, const char *field)
+{
+    json_t *p = json_object_get(json_object_get(r->schema, "properties"), field);
+
+    return p ? deref(r->schema, p, NULL) : NULL;
 }
 
 int catalog_scope_parse(const char *scope, uint64_t *bit)
@@ -26,7 +139,7 @@ int catalog_scope_parse(const char *scope, uint64_t *bit)
 
     if (colon == NULL)
         return -1;
-    for (size_t i = 0; i < NRES; i++) {
+    for (size_t i = 0; i < nres; i++) {
         size_t len = strlen(resources[i].name);
 
         if ((size_t)(colon - scope) != len || strncmp(scope, resources[i].name, len) != 0)
@@ -47,7 +160,7 @@ json_t *catalog_scopes_json(uint64_t scopes)
     json_t *a = json_array();
     char buf[64];
 
-    for (size_t i = 0; a && i < NRES; i++) {
+    for (size_t i = 0; a && i < nres; i++) {
         for (int w = 0; w < 2; w++) {
             if (scopes & (1ULL << (2 * i + w))) {
                 snprintf(buf, sizeof buf, "%s:%s", resources[i].name, w ? "write" : "read");
@@ -69,14 +182,14 @@ bool catalog_scopes_grant(uint64_t scopes, uint64_t need)
 json_t *catalog_json(void)
 {
     json_t *data = json_array();
-    char scope[64], desc[128];
+    char scope[64], desc[160];
 
-    for (size_t i = 0; data && i < NRES; i++) {
+    for (size_t i = 0; data && i < nres; i++) {
         for (int w = 0; w < 2; w++) {
             snprintf(scope, sizeof scope, "%s:%s", resources[i].name, w ? "write" : "read");
             snprintf(desc, sizeof desc,
                      w ? "Create, change and delete %s (includes read)." : "Read %s.",
-                     resources[i].title);
+                     resources[i].name);
             json_array_append_new(data,
                                   json_pack("{s:s, s:s, s:s, s:s, s:s}", "scope", scope, "resource",
                                             resources[i].name, "app", resources[i].app, "access",
@@ -84,4 +197,44 @@ json_t *catalog_json(void)
         }
     }
     return json_pack("{s:o}", "data", data);
+}
+
+static void refs_walk(json_t *doc, json_t *s, json_t *inst, const char *path, json_t *out,
+                      int depth)
+{
+    const char *target, *k;
+    json_t *v;
+    char sub[512];
+
+    if (depth > 16 || !json_is_object(s))
+        return;
+    target = str(s, "x-references");
+    s = deref(doc, s, &doc);
+    if (target && json_is_string(inst)) {
+        json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "field", path, "resource", target,
+                                             "id", json_string_value(inst)));
+        return;
+    }
+    if (json_is_object(inst)) {
+        json_t *props = json_object_get(s, "properties");
+
+        json_object_foreach(inst, k, v)
+        {
+            snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", k);
+            refs_walk(doc, json_object_get(props, k), v, sub, out, depth + 1);
+        }
+    } else if (json_is_array(inst)) {
+        size_t i;
+
+        json_array_foreach(inst, i, v)
+        {
+            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            refs_walk(doc, json_object_get(s, "items"), v, sub, out, depth + 1);
+        }
+    }
+}
+
+void catalog_references(const struct resource *r, json_t *instance, json_t *out)
+{
+    refs_walk(r->schema, r->schema, instance, "", out, 0);
 }

@@ -1,4 +1,5 @@
-/* catalog.h: the resources of the API and the scopes they define (api.md §4). */
+/* catalog.h: the resources of the API, read from the JSON Schemas in LOOPED_SCHEMA_DIR, and
+ * the scopes they define (api.md §4). Loaded once at start-up; read-only afterwards. */
 #ifndef LOOPED_CATALOG_H
 #define LOOPED_CATALOG_H
 
@@ -6,16 +7,45 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "schema.h"
+
+#define CATALOG_MAX    32 /* scopes are two bits per resource in a uint64_t */
+#define CATALOG_FIELDS 16
+
+/* One resource: a schema file with "x-resource". Strings are borrowed from the schema. */
 struct resource {
-    const char *name; /* "invoices": the path segment and the scope prefix */
+    const char *name; /* "invoices": the path segment, scope prefix and collection */
     const char *app;  /* "billing" */
     const char *title;
+    const char *description;
+    const char *id_prefix; /* "inv": ids are "inv_" + 20 base62 characters */
+    json_t *schema;        /* the document (the schema of one object) */
+    const char *filterable[CATALOG_FIELDS];
+    size_t nfilterable;
+    const char *readonly[CATALOG_FIELDS];
+    size_t nreadonly;
+    const char *sum_field; /* a field computed as x-sum, or NULL */
+    json_t *sum;           /* {"of": "lines", "multiply": ["quantity", "unit_price"]} */
 };
 
-#define CATALOG_MAX 32 /* scopes are two bits per resource in a uint64_t */
+/* Loads and checks every schema of dir and builds the catalog. Returns 0, or -1 with one
+ * line in err (SCHEMA_ERR_LEN bytes). Call before any thread starts. */
+int catalog_load(const char *dir, char *err);
 
-/* The resources, in catalog order; *n is set to their number. */
+/* Releases the catalog; the resources must not be used afterwards. */
+void catalog_free(void);
+
+/* The resources, ordered by app then name; *n is set to their number. */
 const struct resource *catalog_resources(size_t *n);
+
+/* The resource called name, or NULL. */
+const struct resource *catalog_find(const char *name);
+
+/* The schema set the resources were read from (for $ref resolution). */
+const struct schema_set *catalog_schemas(void);
+
+/* The schema of one top-level field of r (with $ref resolved), or NULL. */
+json_t *catalog_field_schema(const struct resource *r, const char *field);
 
 /* Parses "invoices:read" / "invoices:write" into a scope bit. Returns 0 or -1 (unknown). */
 int catalog_scope_parse(const char *scope, uint64_t *bit);
@@ -29,5 +59,9 @@ bool catalog_scopes_grant(uint64_t scopes, uint64_t need);
 
 /* GET /v1/scopes: {"data": [{"scope", "resource", "app", "access", "description"}]}. */
 json_t *catalog_json(void);
+
+/* Walks instance along r's schema and appends {"field", "resource", "id"} to out for every
+ * value of a property marked "x-references". */
+void catalog_references(const struct resource *r, json_t *instance, json_t *out);
 
 #endif

@@ -12,6 +12,10 @@
 
 #include "util.h"
 
+#ifndef LOOPED_SCHEMA_DIR_DEFAULT
+#define LOOPED_SCHEMA_DIR_DEFAULT "/usr/local/share/looped/schemas"
+#endif
+
 enum setting_type { SET_STRING, SET_OPT_STRING, SET_INT, SET_BOOL, SET_LOG_LEVEL };
 
 struct setting {
@@ -29,6 +33,7 @@ static const struct setting settings[] = {
     {"LOOPED_MONGODB_URI", SET_STRING, F(mongodb_uri), "mongodb://127.0.0.1:27017", 0, 0},
     {"LOOPED_DB", SET_STRING, F(db), "looped", 0, 0},
     {"LOOPED_PEPPER_FILE", SET_STRING, F(pepper_file), "/etc/looped/pepper", 0, 0},
+    {"LOOPED_SCHEMA_DIR", SET_STRING, F(schema_dir), LOOPED_SCHEMA_DIR_DEFAULT, 0, 0},
     {"LOOPED_LISTEN", SET_OPT_STRING, F(listen), NULL, 0, 0},
     {"LOOPED_SOCKET_GROUP", SET_OPT_STRING, F(socket_group), NULL, 0, 0},
     {"LOOPED_MAX_BODY", SET_INT, F(max_body), "1048576", 1024, 64LL * 1024 * 1024},

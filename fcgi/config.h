@@ -11,6 +11,7 @@ struct config {
     char *mongodb_uri;       /* LOOPED_MONGODB_URI */
     char *db;                /* LOOPED_DB */
     char *pepper_file;       /* LOOPED_PEPPER_FILE */
+    char *schema_dir;        /* LOOPED_SCHEMA_DIR */
     char *listen;            /* LOOPED_LISTEN; NULL: spawned, accept on fd 0 */
     char *socket_group;      /* LOOPED_SOCKET_GROUP; group of the unix socket, or NULL */
     long long max_body;      /* LOOPED_MAX_BODY, bytes */

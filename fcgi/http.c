@@ -34,15 +34,19 @@ bool http_request_id_is_sane(const char *s)
 
 bool http_is_json_type(const char *ct)
 {
-    static const char json[] = "application/json";
-    size_t n = sizeof json - 1;
+    const char *end;
 
-    if (strncasecmp(ct, json, n) != 0)
+    /* application/json, or a JSON-based type such as application/merge-patch+json. */
+    if (strncasecmp(ct, "application/", 12) != 0)
         return false;
-    ct += n;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    return *ct == '\0' || *ct == ';';
+    ct += 12;
+    end = ct + strcspn(ct, "; \t");
+    if (!((end - ct == 4 && strncasecmp(ct, "json", 4) == 0) ||
+          (end - ct > 5 && strncasecmp(end - 5, "+json", 5) == 0)))
+        return false;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    return *end == '\0' || *end == ';';
 }
 
 static int hexval(char c)
@@ -186,6 +190,45 @@ const char *http_query_get(const struct request *req, const char *name)
     return NULL;
 }
 
+#define BODY_DEPTH_MAX 16
+
+/* api.md §1: keys beginning with '$' or containing '.' or NUL are refused (they mean
+ * something to MongoDB), and so is nesting deeper than any of our schemas goes. */
+static void body_check(json_t *v, const char *path, int depth, struct app_error *err)
+{
+    char sub[256];
+    const char *k;
+    size_t i;
+    json_t *e;
+
+    if (depth > BODY_DEPTH_MAX) {
+        error_detail(err, path[0] ? path : "(body)", "is nested too deeply");
+        return;
+    }
+    if (json_is_object(v)) {
+        void *iter;
+
+        for (iter = json_object_iter(v); iter; iter = json_object_iter_next(v, iter)) {
+            size_t klen;
+
+            k = json_object_iter_key(iter);
+            klen = strlen(k);
+            e = json_object_iter_value(iter);
+            snprintf(sub, sizeof sub, "%s%s%.64s", path, path[0] ? "." : "", k);
+            if (k[0] == '$' || strchr(k, '.') || klen != json_object_iter_key_len(iter))
+                error_detail(err, sub, "field names may not start with '$' or contain '.' or NUL");
+            else
+                body_check(e, sub, depth + 1, err);
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, e)
+        {
+            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            body_check(e, sub, depth + 1, err);
+        }
+    }
+}
+
 int http_body_read(struct request *req, long long max, struct app_error *err)
 {
     FCGX_Request *r = req->fcgx;
@@ -220,6 +263,11 @@ int http_body_read(struct request *req, long long max, struct app_error *err)
         error_set(err, ERR_INVALID_JSON,
                   "The request body is not valid JSON (line %d, column %d): %.120s.", jerr.line,
                   jerr.column, jerr.text);
+        goto done;
+    }
+    body_check(req->body, "", 0, err);
+    if (err->details) {
+        error_set(err, ERR_VALIDATION_FAILED, "The request body is not acceptable: see details.");
         goto done;
     }
     ret = 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "catalog.h"
 #include "log.h"
 #include "pool.h"
 #include "store.h"
@@ -81,6 +82,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "looped-fcgi: %s\n", msg);
         goto done;
     }
+    if (catalog_load(cfg.schema_dir, msg) != 0) {
+        fprintf(stderr, "looped-fcgi: %s\n", msg);
+        goto done;
+    }
     if (store_open(&probe, &cfg, &err) != 0) {
         fprintf(stderr, "looped-fcgi: %s\n", err.log);
         goto done;
@@ -101,6 +106,7 @@ int main(int argc, char **argv)
     }
 done:
     auth_shutdown();
+    catalog_free();
     config_pepper_free(pepper, pepper_len);
     error_clear(&err);
     config_free(&cfg);

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "catalog.h"
+
 /* Matches path against pattern. Captures go into buf (a copy of path) as NUL-terminated
  * segments. A capture must be non-empty and made of [A-Za-z0-9._~-]: ids never need more,
  * and this keeps encoded slashes, dots-only segments and NULs out of the handlers. */
@@ -29,6 +31,16 @@ static bool pattern_match(const char *pattern, const char *path, char *buf, cons
             }
             if (s == start || (s - start <= 2 && start[0] == '.' && start[s - start - 1] == '.'))
                 return false;
+            if (strncmp(p, "{resource}", 10) == 0) {
+                char name[64];
+
+                if ((size_t)(s - start) >= sizeof name)
+                    return false;
+                memcpy(name, start, (size_t)(s - start));
+                name[s - start] = '\0';
+                if (catalog_find(name) == NULL)
+                    return false;
+            }
             if (buf) {
                 memcpy(b, start, (size_t)(s - start));
                 params[np] = b;
@@ -85,6 +97,8 @@ enum router_result router_match(const struct route *table, size_t n, bool with_t
 
 int router_check_query(const struct route *route, const struct request *req, struct app_error *err)
 {
+    if (route->flags & ROUTE_OWN_QUERY)
+        return 0;
     for (size_t i = 0; i < req->nquery; i++) {
         bool known = false;
 

@@ -11,20 +11,23 @@
 typedef int (*handler_fn)(struct request *req, struct response *res, struct app_error *err);
 
 enum route_flags {
-    ROUTE_USER = 1 << 0,  /* a person: needs REMOTE_USER from the web server */
-    ROUTE_KEY = 1 << 1,   /* an integration: needs X-API-Key */
-    ROUTE_BODY = 1 << 2,  /* takes a JSON body */
-    ROUTE_TEST = 1 << 3,  /* exists only with LOOPED_TEST_ROUTES=1 */
-    ROUTE_TEAM = 1 << 4,  /* {team_id} is the first capture: the user must be a member */
-    ROUTE_ADMIN = 1 << 5, /* ... and an OWNER or ADMIN of it */
+    ROUTE_USER = 1 << 0,      /* a person: needs REMOTE_USER from the web server */
+    ROUTE_KEY = 1 << 1,       /* an integration: needs X-API-Key */
+    ROUTE_BODY = 1 << 2,      /* takes a JSON body */
+    ROUTE_TEST = 1 << 3,      /* exists only with LOOPED_TEST_ROUTES=1 */
+    ROUTE_TEAM = 1 << 4,      /* {team_id} is the first capture: the user must be a member */
+    ROUTE_ADMIN = 1 << 5,     /* ... and an OWNER or ADMIN of it */
+    ROUTE_OWN_QUERY = 1 << 6, /* the handler checks the query parameters itself */
 };
 
 struct route {
     const char *method;
-    const char *pattern; /* "/v1/teams/{team_id}/api-keys"; {name} captures one segment */
+    const char *pattern; /* "/v1/teams/{team_id}/api-keys"; {name} captures one segment, and
+                          * {resource} only the name of a resource of the catalog */
     handler_fn handler;
     unsigned flags;
-    const char *scope;         /* the scope an API key needs, or NULL */
+    const char *scope;         /* the scope an API key needs, or NULL; ":read" / ":write" mean that
+                                * access to the {resource} of the path */
     const char *const *params; /* allowed query parameters, NULL-terminated, or NULL */
 };
 

@@ -103,6 +103,32 @@ struct audit_query {
 /* Returns a new array of at most q->limit records as JSON (each with "id"), or NULL. */
 json_t *store_audit_list(struct store *st, const struct audit_query *q, struct app_error *err);
 
+/* Resource documents (one collection per resource). doc is the object as the API shows it,
+ * with "id"; created_at/updated_at are stored as dates. Every call is confined to team. */
+int store_doc_insert(struct store *st, const char *collection, const char *team, json_t *doc,
+                     struct app_error *err);
+
+/* The document, or NULL with err set (not_found when the team has no such id). */
+json_t *store_doc_get(struct store *st, const char *collection, const char *team, const char *id,
+                      struct app_error *err);
+
+/* A page, newest first: equality filters (field -> JSON value), after the cursor position
+ * (after_id NULL: from the start), at most limit documents. New array, or NULL. */
+json_t *store_doc_list(struct store *st, const char *collection, const char *team, json_t *filters,
+                       int64_t after_at, const char *after_id, size_t limit, struct app_error *err);
+
+/* Replaces the document (same id, team, created_at). 0, 1 when it is gone, -1. */
+int store_doc_replace(struct store *st, const char *collection, const char *team, json_t *doc,
+                      struct app_error *err);
+
+/* 0 deleted, 1 no such document, -1. */
+int store_doc_delete(struct store *st, const char *collection, const char *team, const char *id,
+                     struct app_error *err);
+
+/* 1 if the team has a document id in collection, 0 if not, -1. */
+int store_doc_exists(struct store *st, const char *collection, const char *team, const char *id,
+                     struct app_error *err);
+
 /* Deletes the records older than before; sets *deleted. 0 or -1. */
 int store_audit_purge(struct store *st, int64_t before, int64_t *deleted, struct app_error *err);
 

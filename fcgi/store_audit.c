@@ -12,48 +12,6 @@ static void append_str_or_null(bson_t *doc, const char *key, const char *s)
         bson_append_null(doc, key, -1);
 }
 
-/* Converts a JSON value (strings, numbers, booleans, null, arrays, objects) into doc[key]. */
-static void append_json(bson_t *doc, const char *key, json_t *v)
-{
-    bson_t sub;
-    char idx[16];
-    const char *k;
-    size_t i;
-    json_t *e;
-
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        bson_append_document_begin(doc, key, -1, &sub);
-        json_object_foreach(v, k, e) append_json(&sub, k, e);
-        bson_append_document_end(doc, &sub);
-        break;
-    case JSON_ARRAY:
-        bson_append_array_begin(doc, key, -1, &sub);
-        json_array_foreach(v, i, e)
-        {
-            bson_uint32_to_string((uint32_t)i, &k, idx, sizeof idx);
-            append_json(&sub, k, e);
-        }
-        bson_append_array_end(doc, &sub);
-        break;
-    case JSON_STRING:
-        bson_append_utf8(doc, key, -1, json_string_value(v), (int)json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        bson_append_int64(doc, key, -1, json_integer_value(v));
-        break;
-    case JSON_REAL:
-        bson_append_double(doc, key, -1, json_real_value(v));
-        break;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        bson_append_bool(doc, key, -1, json_is_true(v));
-        break;
-    default:
-        bson_append_null(doc, key, -1);
-    }
-}
-
 static void audit_to_bson(const struct audit_rec *r, bson_t *doc)
 {
     bson_t actor;
@@ -80,7 +38,7 @@ static void audit_to_bson(const struct audit_rec *r, bson_t *doc)
     BSON_APPEND_UTF8(doc, "user_agent", r->user_agent);
     BSON_APPEND_UTF8(doc, "request_id", r->request_id);
     if (r->changes)
-        append_json(doc, "changes", r->changes);
+        store_append_json(doc, "changes", r->changes);
 }
 
 int store_audit_insert(struct store *st, const struct audit_rec *recs, size_t n,

@@ -30,6 +30,13 @@ int64_t store_date(const bson_t *doc, const char *key);
 /* Appends a date-time, or null for 0. */
 void store_append_date(bson_t *doc, const char *key, int64_t ms);
 
+/* Appends a JSON value under key (objects and arrays recursively). */
+void store_append_json(bson_t *doc, const char *key, json_t *v);
+
+/* A stored document as JSON: "_id" becomes "id", team_id is dropped, dates become RFC 3339
+ * strings. New reference. */
+json_t *store_doc_json(const bson_t *doc);
+
 /* Appends {"$regex": <s with metacharacters escaped>, "$options": "i"} under key. */
 void store_append_contains(bson_t *doc, const char *key, const char *s);
 

@@ -117,11 +117,16 @@ static int worker_key_auth(struct worker_ctx *ctx, struct request *req, const st
         return error_set(err, ERR_EXPIRED_API_KEY, NULL);
     audit_touch(ka->key.id, now, req->remote_addr);
     if (route->scope) {
-        if (catalog_scope_parse(route->scope, &need) != 0 ||
+        char scope[96];
+
+        /* ":read" on /v1/{resource}: the access named, to the resource in the path. */
+        snprintf(scope, sizeof scope, "%s%s", route->scope[0] == ':' ? req->params[0] : "",
+                 route->scope);
+        if (catalog_scope_parse(scope, &need) != 0 ||
             !keys_grant(ka->key.permission, ka->key.scopes, need)) {
-            snprintf(err->required, sizeof err->required, "%s", route->scope);
+            snprintf(err->required, sizeof err->required, "%s", scope);
             return error_set(err, ERR_INSUFFICIENT_SCOPE,
-                             "This API key does not have the scope %s.", route->scope);
+                             "This API key does not have the scope %s.", scope);
         }
     }
     return 0;

@@ -21,6 +21,11 @@ int handle_keys_get(struct request *req, struct response *res, struct app_error 
 int handle_keys_update(struct request *req, struct response *res, struct app_error *err);
 int handle_keys_revoke(struct request *req, struct response *res, struct app_error *err);
 int handle_keys_delete(struct request *req, struct response *res, struct app_error *err);
+int handle_resource_list(struct request *req, struct response *res, struct app_error *err);
+int handle_resource_create(struct request *req, struct response *res, struct app_error *err);
+int handle_resource_get(struct request *req, struct response *res, struct app_error *err);
+int handle_resource_update(struct request *req, struct response *res, struct app_error *err);
+int handle_resource_delete(struct request *req, struct response *res, struct app_error *err);
 int handle_audit_list(struct request *req, struct response *res, struct app_error *err);
 int handle_test_hello(struct request *req, struct response *res, struct app_error *err);
 int handle_test_sleep(struct request *req, struct response *res, struct app_error *err);

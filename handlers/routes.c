@@ -25,6 +25,14 @@ const struct route routes[] = {
      NULL},
     {"GET", "/v1/teams/{team_id}/audit", handle_audit_list, KEYS_ADMIN, NULL, audit_params},
 
+    /* The resources of the catalog (schemas/): {resource} matches only their names. */
+    {"GET", "/v1/{resource}", handle_resource_list, ROUTE_KEY | ROUTE_OWN_QUERY, ":read", NULL},
+    {"POST", "/v1/{resource}", handle_resource_create, ROUTE_KEY | ROUTE_BODY, ":write", NULL},
+    {"GET", "/v1/{resource}/{id}", handle_resource_get, ROUTE_KEY, ":read", NULL},
+    {"PATCH", "/v1/{resource}/{id}", handle_resource_update, ROUTE_KEY | ROUTE_BODY, ":write",
+     NULL},
+    {"DELETE", "/v1/{resource}/{id}", handle_resource_delete, ROUTE_KEY, ":write", NULL},
+
     /* Test builds only (LOOPED_TEST_ROUTES=1): the benchmark's baseline and a slow request. */
     {"GET", "/v1/_test/hello", handle_test_hello, ROUTE_TEST, NULL, NULL},
     {"GET", "/v1/_test/sleep", handle_test_sleep, ROUTE_TEST, NULL, sleep_params},

@@ -38,6 +38,8 @@ int main(void)
     ok(http_is_json_type("application/json; charset=utf-8"), "json with charset");
     ok(http_is_json_type("Application/JSON"), "case-insensitive");
     ok(!http_is_json_type("application/jsonx"), "longer type");
+    ok(http_is_json_type("application/merge-patch+json"), "merge patch");
+    ok(!http_is_json_type("application/+json"), "suffix only");
     ok(!http_is_json_type("text/plain"), "text");
     ok(!http_is_json_type(""), "none");
 

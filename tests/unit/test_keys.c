@@ -1,5 +1,6 @@
 /* test_keys.c: key status, permissions and scope implication, input validation, cursors,
  * RFC 3339 parsing. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../fcgi/auth.h"
@@ -51,7 +52,10 @@ int main(void)
     char cur[CURSOR_MAX], id[32];
     size_t limit;
 
+    char msg[SCHEMA_ERR_LEN];
+
     auth_init(pepper, 32);
+    ok(catalog_load(getenv("LOOPED_SCHEMA_DIR"), msg) == 0, "catalog loads: %s", msg);
 
     /* Status: revoked beats expired beats active. */
     memset(&k, 0, sizeof k);
@@ -196,5 +200,6 @@ int main(void)
        "limit out of range");
     auth_thread_done();
     auth_shutdown();
+    catalog_free();
     return tap_done();
 }

@@ -1,0 +1,191 @@
+/* store_docs.c: the documents of the schema-defined resources in MongoDB. */
+#include <string.h>
+
+#include "store_priv.h"
+#include "util.h"
+
+/* The stored form: _id, team_id, the fields, and created_at/updated_at as dates. */
+static void doc_to_bson(const char *team, json_t *doc, bson_t *out)
+{
+    const char *k;
+    json_t *v;
+    int64_t ms;
+
+    BSON_APPEND_UTF8(out, "_id", json_string_value(json_object_get(doc, "id")));
+    BSON_APPEND_UTF8(out, "team_id", team);
+    json_object_foreach(doc, k, v)
+    {
+        if (strcmp(k, "id") == 0)
+            continue;
+        if ((strcmp(k, "created_at") == 0 || strcmp(k, "updated_at") == 0) &&
+            util_time_parse(json_string_value(v) ? json_string_value(v) : "", &ms) == 0)
+            BSON_APPEND_DATE_TIME(out, k, ms);
+        else
+            store_append_json(out, k, v);
+    }
+}
+
+int store_doc_insert(struct store *st, const char *collection, const char *team, json_t *doc,
+                     struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    bson_t b = BSON_INITIALIZER;
+    bson_error_t be;
+    int ret = -1;
+
+    if (c == NULL)
+        return -1;
+    doc_to_bson(team, doc, &b);
+    coll = mongoc_client_get_collection(c, st->db, collection);
+    if (!mongoc_collection_insert_one(coll, &b, NULL, NULL, &be)) {
+        store_fail(err, &be, collection);
+        goto done;
+    }
+    ret = 0;
+done:
+    bson_destroy(&b);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+static json_t *doc_find(struct store *st, const char *collection, const bson_t *filter,
+                        const bson_t *opts, struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    mongoc_cursor_t *cur = NULL;
+    const bson_t *d;
+    bson_error_t be;
+    json_t *out = json_array();
+
+    if (c == NULL || out == NULL)
+        goto fail;
+    coll = mongoc_client_get_collection(c, st->db, collection);
+    cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    while (mongoc_cursor_next(cur, &d))
+        json_array_append_new(out, store_doc_json(d));
+    if (mongoc_cursor_error(cur, &be)) {
+        store_fail(err, &be, collection);
+        goto fail;
+    }
+    goto done;
+fail:
+    json_decref(out);
+    out = NULL;
+done:
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(coll);
+    if (c)
+        mongoc_client_pool_push(st->pool, c);
+    return out;
+}
+
+json_t *store_doc_get(struct store *st, const char *collection, const char *team, const char *id,
+                      struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+    json_t *rows = doc_find(st, collection, filter, opts, err), *doc = NULL;
+
+    bson_destroy(filter);
+    bson_destroy(opts);
+    if (rows && json_array_size(rows) == 1)
+        doc = json_incref(json_array_get(rows, 0));
+    else if (rows)
+        error_set(err, ERR_NOT_FOUND, NULL);
+    json_decref(rows);
+    return doc;
+}
+
+json_t *store_doc_list(struct store *st, const char *collection, const char *team, json_t *filters,
+                       int64_t after_at, const char *after_id, size_t limit, struct app_error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
+                            "limit", BCON_INT64((int64_t)limit));
+    const char *k;
+    json_t *v, *out;
+
+    BSON_APPEND_UTF8(&filter, "team_id", team);
+    /* Field names come from the schema's filterable list, values were validated. */
+    json_object_foreach(filters, k, v) store_append_json(&filter, k, v);
+    if (after_id) {
+        bson_t or, alt, sub;
+
+        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", & or);
+        BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(&alt, "created_at", &sub);
+        BSON_APPEND_DATE_TIME(&sub, "$lt", after_at);
+        bson_append_document_end(&alt, &sub);
+        bson_append_document_end(& or, &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
+        BSON_APPEND_DATE_TIME(&alt, "created_at", after_at);
+        BSON_APPEND_DOCUMENT_BEGIN(&alt, "_id", &sub);
+        BSON_APPEND_UTF8(&sub, "$lt", after_id);
+        bson_append_document_end(&alt, &sub);
+        bson_append_document_end(& or, &alt);
+        bson_append_array_end(&filter, & or);
+    }
+    out = doc_find(st, collection, &filter, opts, err);
+    bson_destroy(&filter);
+    bson_destroy(opts);
+    return out;
+}
+
+int store_doc_replace(struct store *st, const char *collection, const char *team, json_t *doc,
+                      struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll = NULL;
+    bson_t *filter = NULL, b = BSON_INITIALIZER, reply;
+    bson_iter_t it;
+    bson_error_t be;
+    int ret = -1;
+
+    if (c == NULL)
+        return -1;
+    filter = BCON_NEW("_id", BCON_UTF8(json_string_value(json_object_get(doc, "id"))), "team_id",
+                      BCON_UTF8(team));
+    doc_to_bson(team, doc, &b);
+    coll = mongoc_client_get_collection(c, st->db, collection);
+    if (!mongoc_collection_replace_one(coll, filter, &b, NULL, &reply, &be)) {
+        store_fail(err, &be, collection);
+        bson_destroy(&reply);
+        goto done;
+    }
+    ret = bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) > 0 ? 0 : 1;
+    bson_destroy(&reply);
+done:
+    bson_destroy(filter);
+    bson_destroy(&b);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+int store_doc_delete(struct store *st, const char *collection, const char *team, const char *id,
+                     struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team));
+    int64_t n = 0;
+    int rc = store_delete(st, collection, filter, false, &n, err);
+
+    bson_destroy(filter);
+    return rc < 0 ? -1 : n == 0;
+}
+
+int store_doc_exists(struct store *st, const char *collection, const char *team, const char *id,
+                     struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1), "projection", "{", "_id", BCON_INT32(1), "}");
+    json_t *rows = doc_find(st, collection, filter, opts, err);
+    int rc = rows ? json_array_size(rows) > 0 : -1;
+
+    json_decref(rows);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return rc;
+}
