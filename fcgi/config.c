@@ -188,6 +188,19 @@ int config_load(struct config *cfg, const char *file, char *err)
     }
     if (file && config_read_file(cfg, file, err) != 0)
         return -1;
+#ifdef LOOPED_SCHEMA_DIR_SOURCE
+    /* Not installed yet (a build tree, deploy/dev): use the schemas of the source tree, unless
+     * a directory was named explicitly. */
+    if (strcmp(cfg->schema_dir, LOOPED_SCHEMA_DIR_DEFAULT) == 0 &&
+        access(LOOPED_SCHEMA_DIR_DEFAULT, F_OK) != 0) {
+        free(cfg->schema_dir);
+        cfg->schema_dir = strdup(LOOPED_SCHEMA_DIR_SOURCE);
+        if (cfg->schema_dir == NULL) {
+            snprintf(err, CONFIG_ERR_LEN, "LOOPED_SCHEMA_DIR: out of memory");
+            return -1;
+        }
+    }
+#endif
     return 0;
 }
 
