@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../handlers/handlers.h"
 #include "auth.h"
 #include "catalog.h"
 #include "log.h"
@@ -86,6 +87,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "looped-fcgi: %s\n", msg);
         goto done;
     }
+    if (openapi_build(cfg.schema_dir, msg) != 0) {
+        fprintf(stderr, "looped-fcgi: %s\n", msg);
+        goto done;
+    }
     if (store_open(&probe, &cfg, &err) != 0) {
         fprintf(stderr, "looped-fcgi: %s\n", err.log);
         goto done;
@@ -106,6 +111,7 @@ int main(int argc, char **argv)
     }
 done:
     auth_shutdown();
+    openapi_free();
     catalog_free();
     config_pepper_free(pepper, pepper_len);
     error_clear(&err);

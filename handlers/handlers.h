@@ -26,6 +26,13 @@ int handle_resource_create(struct request *req, struct response *res, struct app
 int handle_resource_get(struct request *req, struct response *res, struct app_error *err);
 int handle_resource_update(struct request *req, struct response *res, struct app_error *err);
 int handle_resource_delete(struct request *req, struct response *res, struct app_error *err);
+int handle_openapi(struct request *req, struct response *res, struct app_error *err);
+
+/* Builds the OpenAPI document from schema_dir/openapi/base.json and the loaded catalog, once
+ * at start-up. Returns 0, or -1 with one line in err (SCHEMA_ERR_LEN bytes). */
+int openapi_build(const char *schema_dir, char *err);
+void openapi_free(void);
+
 int handle_audit_list(struct request *req, struct response *res, struct app_error *err);
 int handle_test_hello(struct request *req, struct response *res, struct app_error *err);
 int handle_test_sleep(struct request *req, struct response *res, struct app_error *err);

@@ -13,6 +13,8 @@ const struct route routes[] = {
     {"GET", "/v1/me", handle_me, ROUTE_USER, NULL, NULL},
     {"GET", "/v1/scopes", handle_scopes, 0, NULL, NULL},
     {"GET", "/v1/key", handle_key_self, ROUTE_KEY, NULL, NULL},
+    {"GET", "/openapi.json", handle_openapi, 0, NULL, NULL},
+    {"GET", "/v1/openapi.json", handle_openapi, 0, NULL, NULL},
 
     {"POST", "/v1/teams/{team_id}/api-keys", handle_keys_create, KEYS_ADMIN | ROUTE_BODY, NULL,
      NULL},

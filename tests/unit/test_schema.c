@@ -59,6 +59,14 @@ int main(void)
     ok(inv->sum_field && strcmp(inv->sum_field, "total") == 0, "invoices.total is computed");
     ok(inv->nreadonly == 4, "invoice read-only fields: id, total, created_at, updated_at (%zu)",
        inv->nreadonly);
+    for (size_t i = 0; i < n; i++) {
+        json_t *example = json_array_get(json_object_get(res[i].schema, "examples"), 0);
+
+        error_clear(&err);
+        ok(example &&
+               schema_validate(catalog_schemas(), res[i].schema, res[i].schema, example, "", &err),
+           "the documented example of %s is valid", res[i].name);
+    }
     ok(cus->nfilterable == 3, "customer filters (%zu)", cus->nfilterable);
 
     ok(valid(cus, "{\"name\":\"Acme\",\"email\":\"a@example.com\","
