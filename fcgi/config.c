@@ -44,6 +44,7 @@ static const struct setting settings[] = {
     {"LOOPED_AUDIT_RETENTION_DAYS", SET_INT, F(audit_retention_days), "365", 1, 36500},
     {"LOOPED_LOG_LEVEL", SET_LOG_LEVEL, F(log_level), "info", 0, 0},
     {"LOOPED_TEST_ROUTES", SET_BOOL, F(test_routes), "0", 0, 0},
+    {"LOOPED_AUDIT", SET_BOOL, F(audit), "1", 0, 0},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -22,6 +22,7 @@ struct config {
     long long audit_retention_days;
     enum log_level log_level; /* LOOPED_LOG_LEVEL */
     bool test_routes;         /* LOOPED_TEST_ROUTES */
+    bool audit;               /* LOOPED_AUDIT: off only to measure its cost (benchmarks) */
 };
 
 #define CONFIG_ERR_LEN 256

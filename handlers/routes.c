@@ -7,6 +7,7 @@ static const char *const keys_list_params[] = {"status", "q", "limit", "cursor",
 static const char *const audit_params[] = {"key_id", "actor", "action", "since",
                                            "until",  "limit", "cursor", NULL};
 static const char *const sleep_params[] = {"ms", NULL};
+static const char *const hello_params[] = {"bytes", NULL};
 
 const struct route routes[] = {
     {"GET", "/v1/health", handle_health, 0, NULL, NULL},
@@ -36,7 +37,7 @@ const struct route routes[] = {
     {"DELETE", "/v1/{resource}/{id}", handle_resource_delete, ROUTE_KEY, ":write", NULL},
 
     /* Test builds only (LOOPED_TEST_ROUTES=1): the benchmark's baseline and a slow request. */
-    {"GET", "/v1/_test/hello", handle_test_hello, ROUTE_TEST, NULL, NULL},
+    {"GET", "/v1/_test/hello", handle_test_hello, ROUTE_TEST, NULL, hello_params},
     {"GET", "/v1/_test/sleep", handle_test_sleep, ROUTE_TEST, NULL, sleep_params},
 };
 

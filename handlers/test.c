@@ -1,14 +1,27 @@
 /* test.c: routes that exist only with LOOPED_TEST_ROUTES=1, for the tests and the benchmark. */
 #include "handlers.h"
 
+#include <string.h>
 #include <time.h>
 
 #include "../fcgi/util.h"
 
+/* ?bytes=N pads the greeting so that the benchmark's baseline answers as many bytes as the
+ * request it is compared with. */
 int handle_test_hello(struct request *req, struct response *res, struct app_error *err)
 {
+    static char pad[65537];
+    const char *v = http_query_get(req, "bytes");
+    long long n = 5;
+
+    if (v && util_strtonum(v, 0, 65536, &n) != 0) {
+        error_detail(err, "bytes", "must be a whole number from 0 to 65536");
+        return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
+    }
+    if (pad[0] == '\0')
+        memset(pad, 'x', sizeof pad - 1);
     res->status = 200;
-    res->body = json_pack("{s:s}", "hello", "world");
+    res->body = json_pack("{s:s%}", "hello", pad, (size_t)n);
     return 0;
 }
 
