@@ -1,6 +1,7 @@
 /* test.c: routes that exist only with LOOPED_TEST_ROUTES=1, for the tests and the benchmark. */
 #include "handlers.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -10,7 +11,6 @@
  * request it is compared with. */
 int handle_test_hello(struct request *req, struct response *res, struct app_error *err)
 {
-    static char pad[65537];
     const char *v = http_query_get(req, "bytes");
     long long n = 5;
 
@@ -18,10 +18,14 @@ int handle_test_hello(struct request *req, struct response *res, struct app_erro
         error_detail(err, "bytes", "must be a whole number from 0 to 65536");
         return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
     }
-    if (pad[0] == '\0')
-        memset(pad, 'x', sizeof pad - 1);
+    char *pad = malloc((size_t)n + 1);
+
+    if (pad == NULL)
+        return error_set(err, ERR_INTERNAL, NULL);
+    memset(pad, 'x', (size_t)n);
     res->status = 200;
     res->body = json_pack("{s:s%}", "hello", pad, (size_t)n);
+    free(pad);
     return 0;
 }
 
