@@ -69,14 +69,23 @@ static long b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
     return (long)o;
 }
 
-int cursor_encode(const char *purpose, int64_t at, const char *id, char *out)
+/* The MAC's purpose string binds a cursor to its list and team. */
+static int purpose_of(const char *list, const char *team, char *out, size_t len)
 {
+    int n = snprintf(out, len, "cursor:%s:%s", list, team);
+
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int cursor_encode(const char *list, const char *team, int64_t at, const char *id, char *out)
+{
+    char purpose[160];
     char payload[96];
     unsigned char mac[MAC_LEN];
     int n = snprintf(payload, sizeof payload, "%lld:%s", (long long)at, id);
     size_t o;
 
-    if (n < 0 || (size_t)n >= sizeof payload ||
+    if (n < 0 || (size_t)n >= sizeof payload || purpose_of(list, team, purpose, sizeof purpose) ||
         auth_mac(purpose, payload, (size_t)n, mac, sizeof mac) != 0)
         return -1;
     o = b64_encode((const unsigned char *)payload, (size_t)n, out);
@@ -85,15 +94,18 @@ int cursor_encode(const char *purpose, int64_t at, const char *id, char *out)
     return 0;
 }
 
-int cursor_decode(const char *purpose, const char *cursor, int64_t *at, char *id, size_t id_len)
+int cursor_decode(const char *list, const char *team, const char *cursor, int64_t *at, char *id,
+                  size_t id_len)
 {
+    char purpose[160];
     unsigned char payload[96], mac[MAC_LEN], want[MAC_LEN];
     const char *dot = strchr(cursor, '.'), *colon;
     long n, m;
     long long v;
     char num[24];
 
-    if (dot == NULL || strlen(cursor) >= CURSOR_MAX)
+    if (dot == NULL || strlen(cursor) >= CURSOR_MAX ||
+        purpose_of(list, team, purpose, sizeof purpose))
         return -1;
     n = b64_decode(cursor, (size_t)(dot - cursor), payload, sizeof payload - 1);
     m = b64_decode(dot + 1, strlen(dot + 1), mac, sizeof mac);

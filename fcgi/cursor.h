@@ -7,13 +7,15 @@
 
 #define CURSOR_MAX 192 /* encoded length limit, with the NUL */
 
-/* Encodes (at, id) for list `purpose` ("api_keys", "audit", ...) into out (CURSOR_MAX bytes).
- * Returns 0, or -1 (id too long, MAC failure). */
-int cursor_encode(const char *purpose, int64_t at, const char *id, char *out);
+/* Encodes (at, id) for one list ("api_keys", "audit", "invoices", ...) of one team into out
+ * (CURSOR_MAX bytes). Returns 0, or -1 (id too long, MAC failure). */
+int cursor_encode(const char *list, const char *team, int64_t at, const char *id, char *out);
 
-/* Decodes a cursor made by cursor_encode for the same purpose into *at and id (id_len bytes).
- * Returns 0, or -1 for anything tampered, truncated or made for another list. */
-int cursor_decode(const char *purpose, const char *cursor, int64_t *at, char *id, size_t id_len);
+/* Decodes a cursor made by cursor_encode for the same list and team into *at and id (id_len
+ * bytes). Returns 0, or -1 for anything tampered, truncated, or made for another list or
+ * team. */
+int cursor_decode(const char *list, const char *team, const char *cursor, int64_t *at, char *id,
+                  size_t id_len);
 
 /* Parses ?limit= (NULL: the default 20) into 1..100. Returns 0 or -1. */
 int cursor_limit(const char *s, size_t *limit);

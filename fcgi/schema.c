@@ -827,3 +827,54 @@ bool schema_validate(const struct schema_set *set, json_t *doc, json_t *schema, 
 
     return v_node(&c, doc, schema, instance, path ? path : "");
 }
+
+static json_t *coerce(const struct schema_set *set, json_t *doc, json_t *s, json_t *inst, int depth)
+{
+    json_t *kw, *t;
+
+    if (depth > MAX_DEPTH || !json_is_object(s))
+        return NULL;
+    if ((kw = json_object_get(s, "$ref")) != NULL) {
+        json_t *tdoc = doc, *target = schema_resolve(set, doc, json_string_value(kw), &tdoc);
+        json_t *r = target ? coerce(set, tdoc, target, inst, depth + 1) : NULL;
+
+        if (r)
+            return r;
+    }
+    t = json_object_get(s, "type");
+    if (json_is_real(inst) && json_is_string(t) && strcmp(json_string_value(t), "integer") == 0)
+        return json_integer((json_int_t)json_real_value(inst));
+    if (json_is_object(inst)) {
+        json_t *props = json_object_get(s, "properties"),
+               *addl = json_object_get(s, "additionalProperties");
+        const char *k;
+        json_t *v;
+
+        json_object_foreach(inst, k, v)
+        {
+            json_t *ps = props ? json_object_get(props, k) : NULL;
+            json_t *r = coerce(set, doc, ps ? ps : addl, v, depth + 1);
+
+            if (r)
+                json_object_set_new(inst, k, r);
+        }
+    } else if (json_is_array(inst) && (kw = json_object_get(s, "items")) != NULL) {
+        size_t i;
+        json_t *v;
+
+        json_array_foreach(inst, i, v)
+        {
+            json_t *r = coerce(set, doc, kw, v, depth + 1);
+
+            if (r)
+                json_array_set_new(inst, i, r);
+        }
+    }
+    return NULL;
+}
+
+void schema_coerce_integers(const struct schema_set *set, json_t *doc, json_t *schema,
+                            json_t *instance)
+{
+    json_decref(coerce(set, doc, schema, instance, 0)); /* a bare top-level number: nothing */
+}

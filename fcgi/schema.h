@@ -39,6 +39,12 @@ json_t *schema_resolve(const struct schema_set *set, json_t *doc, const char *re
 bool schema_validate(const struct schema_set *set, json_t *doc, json_t *schema, json_t *instance,
                      const char *path, struct app_error *err);
 
+/* Rewrites, in place, every number of instance that schema types as "integer" (such as 1999.0,
+ * which JSON Schema counts as an integer) into a JSON integer, so that what is stored and
+ * returned is what the schema promises. Call on a valid instance. */
+void schema_coerce_integers(const struct schema_set *set, json_t *doc, json_t *schema,
+                            json_t *instance);
+
 /* JSON equality as JSON Schema defines it: 1 and 1.0 are equal, true and 1 are not. */
 bool schema_json_equal(json_t *a, json_t *b);
 

@@ -53,7 +53,7 @@ int handle_audit_list(struct request *req, struct response *res, struct app_erro
     if (time_param(req, "since", &q.since, err) != 0 || time_param(req, "until", &q.until, err))
         return -1;
     if (cursor) {
-        if (cursor_decode("audit", cursor, &q.after_at, after, sizeof after) != 0 ||
+        if (cursor_decode("audit", q.team, cursor, &q.after_at, after, sizeof after) != 0 ||
             strlen(after) != 24 || strspn(after, "0123456789abcdef") != 24)
             return error_set(err, ERR_INVALID_CURSOR, NULL);
         q.after_id = after;
@@ -69,7 +69,8 @@ int handle_audit_list(struct request *req, struct response *res, struct app_erro
         int64_t at = 0;
 
         util_time_parse(json_string_value(json_object_get(last, "at")), &at);
-        if (cursor_encode("audit", at, json_string_value(json_object_get(last, "id")), next) != 0) {
+        if (cursor_encode("audit", q.team, at, json_string_value(json_object_get(last, "id")),
+                          next) != 0) {
             json_decref(rows);
             return error_set(err, ERR_INTERNAL, NULL);
         }

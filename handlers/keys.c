@@ -116,7 +116,7 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
         return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
     }
     if (cursor) {
-        if (cursor_decode("api_keys", cursor, &q.after_at, after, sizeof after) != 0)
+        if (cursor_decode("api_keys", q.team, cursor, &q.after_at, after, sizeof after) != 0)
             return error_set(err, ERR_INVALID_CURSOR, NULL);
         q.after_id = after;
     }
@@ -131,8 +131,8 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
         goto done;
     for (size_t i = 0; i < n && i < limit; i++)
         json_array_append_new(data, keys_to_json(&page[i], q.now));
-    if (n > limit &&
-        cursor_encode("api_keys", page[limit - 1].created_at, page[limit - 1].id, next) != 0) {
+    if (n > limit && cursor_encode("api_keys", q.team, page[limit - 1].created_at,
+                                   page[limit - 1].id, next) != 0) {
         error_set(err, ERR_INTERNAL, NULL);
         goto done;
     }

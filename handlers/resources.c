@@ -145,6 +145,7 @@ static int prepare(const struct request *req, const struct resource *r, json_t *
         json_object_del(doc, r->readonly[i]);
     if (!schema_validate(catalog_schemas(), r->schema, r->schema, doc, "", err))
         return invalid(err);
+    schema_coerce_integers(catalog_schemas(), r->schema, r->schema, doc);
     if ((rc = check_references(req, r, doc, err)) != 0)
         return rc;
     return compute_sum(r, doc, err);
@@ -337,7 +338,8 @@ int handle_resource_list(struct request *req, struct response *res, struct app_e
         invalid(err);
         goto done;
     }
-    if (cursor && cursor_decode(r->name, cursor, &after_at, after, sizeof after) != 0) {
+    if (cursor &&
+        cursor_decode(r->name, req->key->team_id, cursor, &after_at, after, sizeof after) != 0) {
         error_set(err, ERR_INVALID_CURSOR, NULL);
         goto done;
     }
@@ -351,7 +353,8 @@ int handle_resource_list(struct request *req, struct response *res, struct app_e
         int64_t at = 0;
 
         util_time_parse(json_string_value(json_object_get(last, "created_at")), &at);
-        if (cursor_encode(r->name, at, json_string_value(json_object_get(last, "id")), next) != 0) {
+        if (cursor_encode(r->name, req->key->team_id, at,
+                          json_string_value(json_object_get(last, "id")), next) != 0) {
             error_set(err, ERR_INTERNAL, NULL);
             goto done;
         }

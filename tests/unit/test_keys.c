@@ -184,15 +184,16 @@ int main(void)
     ok(util_time_parse("2026-11-29T17:19:48Zjunk", &ms) != 0, "trailing junk");
 
     /* Cursors. */
-    ok(cursor_encode("api_keys", 1795972788123LL, "key_abc", cur) == 0, "encode");
-    ok(cursor_decode("api_keys", cur, &at, id, sizeof id) == 0 && at == 1795972788123LL &&
+    ok(cursor_encode("api_keys", "acme", 1795972788123LL, "key_abc", cur) == 0, "encode");
+    ok(cursor_decode("api_keys", "acme", cur, &at, id, sizeof id) == 0 && at == 1795972788123LL &&
            strcmp(id, "key_abc") == 0,
        "round trip");
-    ok(cursor_decode("audit", cur, &at, id, sizeof id) != 0, "bound to its list");
+    ok(cursor_decode("audit", "acme", cur, &at, id, sizeof id) != 0, "bound to its list");
+    ok(cursor_decode("api_keys", "globex", cur, &at, id, sizeof id) != 0, "bound to its team");
     cur[3] = cur[3] == 'A' ? 'B' : 'A';
-    ok(cursor_decode("api_keys", cur, &at, id, sizeof id) != 0, "tampered payload");
-    ok(cursor_decode("api_keys", "garbage", &at, id, sizeof id) != 0, "garbage");
-    ok(cursor_decode("api_keys", "", &at, id, sizeof id) != 0, "empty");
+    ok(cursor_decode("api_keys", "acme", cur, &at, id, sizeof id) != 0, "tampered payload");
+    ok(cursor_decode("api_keys", "acme", "garbage", &at, id, sizeof id) != 0, "garbage");
+    ok(cursor_decode("api_keys", "acme", "", &at, id, sizeof id) != 0, "empty");
     ok(cursor_limit(NULL, &limit) == 0 && limit == 20, "default limit");
     ok(cursor_limit("100", &limit) == 0 && limit == 100, "limit 100");
     ok(cursor_limit("0", &limit) != 0 && cursor_limit("101", &limit) != 0 &&

@@ -112,6 +112,18 @@ int main(void)
         json_decref(doc);
     }
 
+    {
+        json_t *doc = json_loads("{\"customer_id\":\"c\",\"currency\":\"EUR\",\"lines\":[{"
+                                 "\"description\":\"x\",\"quantity\":2.0,\"unit_price\":1e3}]}",
+                                 0, NULL);
+        json_t *line = json_array_get(json_object_get(doc, "lines"), 0);
+
+        schema_coerce_integers(catalog_schemas(), inv->schema, inv->schema, doc);
+        ok(json_is_integer(json_object_get(line, "quantity")) &&
+               json_integer_value(json_object_get(line, "unit_price")) == 1000,
+           "integral floats become integers where the schema says integer");
+        json_decref(doc);
+    }
     ok(schema_format_date("2024-02-29") && !schema_format_date("2023-02-29") &&
            !schema_format_date("2024-2-29") && !schema_format_date("2024-02-29T00:00:00Z"),
        "date format");
