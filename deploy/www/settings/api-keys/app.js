@@ -1,0 +1,1106 @@
+// app.js: Settings → API Keys. Lists, creates, edits, revokes and deletes a team's API keys by
+// calling the documented /v1 endpoints (api.md §3) with the browser's web-server credentials.
+// Plain ES module, no dependencies: everything the page shows is built with DOM calls, never
+// from HTML strings, so names typed by users cannot inject markup.
+
+const PAGE_SIZE = 20;
+const SEARCH_DELAY_MS = 300;
+const ADMIN_ROLES = new Set(['OWNER', 'ADMIN']);
+const PERMISSIONS = [
+  {value: 'read_all', label: 'Read All',
+   help: 'Read every resource of the team in every app, including resources added later. Good for reporting and dashboards.'},
+  {value: 'write_all', label: 'Write All',
+   help: 'Read and write everything. Use sparingly.'},
+  {value: 'restricted', label: 'Restrict All',
+   help: 'Start from no permissions and choose exactly the scopes the integration needs. Best for production.'},
+];
+const PERMISSION_LABEL = Object.fromEntries(PERMISSIONS.map((p) => [p.value, p.label]));
+const STATUS_LABEL = {active: 'Active', expired: 'Expired', revoked: 'Revoked'};
+const FIELD_LABEL = {name: 'Name', permission: 'Permission set', scopes: 'Scopes', expires_at: 'Expiration date'};
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  me: null,
+  team: null,            // {id, name, role}
+  catalog: null,         // [{app, resources: [{name, title, read, write}]}]
+  catalogError: null,
+  keys: new Map(),       // id -> key object, the rows shown
+  cursor: null,
+  listAbort: null,
+  menuKey: null,         // key id of the open row menu
+  menuButton: null,
+  detailsKey: null,      // key object shown in the details dialog
+  detailsReturn: null,   // element to focus when the details dialog closes
+};
+
+// ---------------------------------------------------------------------------------------------
+// small helpers
+
+/** Creates an element: h('p', {class: 'x', onclick: fn}, 'text', child, ...). */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (v === true) el.setAttribute(k, '');
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function show(el, on = true) { el.hidden = !on; }
+
+function announce(text) {
+  // Re-set so that the same message twice is read twice.
+  const s = $('page-status');
+  s.textContent = '';
+  window.setTimeout(() => { s.textContent = text; }, 50);
+}
+
+const dateTimeFmt = new Intl.DateTimeFormat(undefined, {dateStyle: 'medium', timeStyle: 'short'});
+const dateFmt = new Intl.DateTimeFormat(undefined, {dateStyle: 'medium'});
+const exactFmt = new Intl.DateTimeFormat(undefined, {dateStyle: 'full', timeStyle: 'long'});
+const relFmt = new Intl.RelativeTimeFormat('en', {numeric: 'always'});
+
+function fmtDateTime(iso) { return iso ? dateTimeFmt.format(new Date(iso)) : ''; }
+function fmtExact(iso) { return exactFmt.format(new Date(iso)); }
+
+/** "3 minutes ago", "in 2 days", "just now". */
+function relTime(iso, now = Date.now()) {
+  const s = Math.round((Date.parse(iso) - now) / 1000);
+  const abs = Math.abs(s);
+  if (abs < 45) return s <= 0 ? 'just now' : 'in a few seconds';
+  const units = [['year', 31536000], ['month', 2592000], ['week', 604800], ['day', 86400],
+                 ['hour', 3600], ['minute', 60]];
+  for (const [unit, secs] of units) {
+    if (abs >= secs || unit === 'minute') return relFmt.format(Math.round(s / secs), unit);
+  }
+  return '';
+}
+
+/** A <time> element with the exact time on hover (and for screen readers via the title). */
+function timeEl(iso, text, cls) {
+  return h('time', {datetime: iso, title: fmtExact(iso), class: cls}, text);
+}
+
+/** The local calendar date (YYYY-MM-DD) of a timestamp, for <input type=date>. */
+function localDate(iso) {
+  const d = new Date(iso);
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+/** The last second of a local calendar day, as RFC 3339 UTC ("2026-12-31T22:59:59Z"). */
+function endOfDay(date) {
+  const [y, m, d] = date.split('-').map(Number);
+  return new Date(y, m - 1, d, 23, 59, 59).toISOString().replace('.000Z', 'Z');
+}
+
+function resourceTitle(name) {
+  const t = name.replace(/_/g, ' ');
+  return t.charAt(0).toUpperCase() + t.slice(1);
+}
+
+function scopeSummary(scopes) {
+  // "customers:read", "invoices:write" → "Customers: read · Invoices: write"
+  return scopes.map((s) => {
+    const [res, access] = s.split(':');
+    return `${resourceTitle(res)}: ${access}`;
+  }).join(' · ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// the API
+
+class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details || [];
+  }
+}
+
+/** Calls the API on this origin with the browser's credentials; resolves to the JSON body. */
+async function api(method, path, body, signal) {
+  const init = {method, credentials: 'same-origin', headers: {Accept: 'application/json'}, signal};
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', 'Could not reach the server. Check your connection and try again.');
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  try {
+    data = await res.json();
+  } catch (e) {
+    data = null;
+  }
+  if (res.ok && data) return data;
+  const err = data && data.error;
+  if (err && typeof err.message === 'string') {
+    let msg = err.message;
+    if (res.status === 503) msg += ' Please try again in a moment.';
+    throw new ApiError(res.status, err.code, msg, Array.isArray(err.details) ? err.details : []);
+  }
+  if (res.status === 401) {
+    throw new ApiError(401, 'unauthenticated', 'You are not signed in. Reload the page to sign in again.');
+  }
+  throw new ApiError(res.status, 'http', `The server answered ${res.status} ${res.statusText}. Please try again.`);
+}
+
+const teamPath = (suffix = '') => `/v1/teams/${encodeURIComponent(state.team.id)}/api-keys${suffix}`;
+
+/** "Expiration date must be in the future." from {field: "expires_at", message: "must be …"}. */
+function detailSentence(d) {
+  const base = (d.field || '').replace(/\[\d+\]$/, '');
+  const label = FIELD_LABEL[base];
+  let msg = String(d.message || 'is not valid');
+  if (label && /^(must|is|has|can|should|was)\b/.test(msg)) msg = `${label} ${msg}`;
+  else msg = msg.charAt(0).toUpperCase() + msg.slice(1);
+  return /[.!?]$/.test(msg) ? msg : `${msg}.`;
+}
+
+function showBanner(el, message) {
+  el.replaceChildren();
+  if (message) el.append(message);
+  show(el, Boolean(message));
+}
+
+// ---------------------------------------------------------------------------------------------
+// the key form (create and edit share it)
+
+let formSeq = 0;
+
+/**
+ * Builds name, permission set, scopes grid and expiration fields into `container`.
+ * Returns an object to read, fill and annotate them.
+ */
+function keyForm(container, {mode}) {
+  const p = `kf${++formSeq}`;
+  const errors = {};
+
+  // The message element of a field: id "<input id>-error", named in its aria-describedby.
+  function fieldError(key, idBase = key) {
+    const el = h('p', {class: 'field-error', id: `${p}-${idBase}-error`, hidden: true});
+    errors[key] = el;
+    return el;
+  }
+
+  // name
+  const name = h('input', {id: `${p}-name`, name: 'name', type: 'text', maxlength: 100,
+    autocomplete: 'off', required: true, 'aria-describedby': `${p}-name-hint ${p}-name-error`,
+    placeholder: 'e.g. Zapier production, Reporting service'});
+  const nameField = h('div', {class: 'field'},
+    h('label', {for: name.id}, 'Name'),
+    h('p', {class: 'hint', id: `${p}-name-hint`},
+      'A name that tells you which integration uses it, such as “Zapier production” or “Reporting service”.'),
+    name, fieldError('name'));
+
+  // permission set
+  const permInputs = {};
+  const permSet = h('fieldset', {class: 'field perms', 'aria-describedby': `${p}-permission-error`},
+    h('legend', {}, 'Permission set'),
+    PERMISSIONS.map((perm) => {
+      const id = `${p}-perm-${perm.value}`;
+      const input = h('input', {type: 'radio', name: `${p}-permission`, id, value: perm.value,
+        'aria-describedby': `${id}-help`});
+      permInputs[perm.value] = input;
+      return h('div', {class: 'choice'}, input,
+        h('div', {class: 'choice-text'},
+          h('label', {for: id, class: 'choice-title'}, perm.label),
+          h('span', {class: 'choice-help', id: `${id}-help`}, perm.help)));
+    }),
+    fieldError('permission'));
+
+  // scopes: None / Read / Write per resource, grouped by app
+  const scopeInputs = {}; // resource -> {none, read, write}
+  const scopesBody = h('div', {class: 'scope-apps'});
+  const scopesSet = h('fieldset', {class: 'field scopes', hidden: true,
+    'aria-describedby': `${p}-scopes-hint ${p}-scopes-error`},
+    h('legend', {}, 'Scopes'),
+    h('p', {class: 'hint', id: `${p}-scopes-hint`},
+      'Choose the access the key needs to each resource. Write includes read.'),
+    scopesBody, fieldError('scopes'));
+
+  function buildScopes() {
+    scopesBody.replaceChildren();
+    if (!state.catalog) {
+      scopesBody.append(h('p', {class: 'field-error'},
+        `The list of scopes could not be loaded: ${state.catalogError || 'unknown error'}`));
+      return;
+    }
+    for (const app of state.catalog) {
+      const rows = app.resources.map((res) => {
+        const group = `${p}-scope-${res.name}`;
+        const radios = {};
+        const choice = (access, label, help) => {
+          const id = `${group}-${access}`;
+          radios[access] = h('input', {type: 'radio', name: group, id, value: access,
+            checked: access === 'none', title: help || null});
+          return h('span', {class: 'seg'}, radios[access], h('label', {for: id}, label));
+        };
+        scopeInputs[res.name] = radios;
+        return h('fieldset', {class: 'scope-row'},
+          h('legend', {}, res.title),
+          h('span', {class: 'segs'},
+            choice('none', 'None'), choice('read', 'Read', res.read), choice('write', 'Write', res.write)));
+      });
+      scopesBody.append(h('fieldset', {class: 'scope-app'},
+        h('legend', {}, resourceTitle(app.app)), rows));
+    }
+  }
+  buildScopes();
+
+  // expiration
+  const expires = h('input', {id: `${p}-expires`, name: 'expires', type: 'date',
+    'aria-describedby': `${p}-expires-hint ${p}-expires-error`});
+  const expiresNote = h('span', {id: `${p}-expires-note`});
+  const clearBtn = h('button', {type: 'button', class: 'btn btn-small', onclick: () => {
+    expires.value = '';
+    expires.dispatchEvent(new Event('input', {bubbles: true}));
+    expires.focus();
+  }}, 'No expiration');
+  const expiresField = h('div', {class: 'field'},
+    h('label', {for: expires.id}, 'Expiration date ', h('span', {class: 'optional'}, '(optional)')),
+    h('p', {class: 'hint', id: `${p}-expires-hint`},
+      'The key stops working at the end of this day (your local time). Leave empty for a key that never expires. ',
+      expiresNote),
+    h('div', {class: 'inline'}, expires, clearBtn),
+    fieldError('expires_at', 'expires'));
+
+  container.replaceChildren(nameField, permSet, scopesSet, expiresField);
+
+  // A field's message goes away as soon as the user changes that field.
+  function clearField(key) {
+    const el = errors[key];
+    el.textContent = '';
+    el.hidden = true;
+    for (const t of invalidTarget[key]) t.removeAttribute('aria-invalid');
+    if (key === 'permission') permSet.classList.remove('invalid');
+    if (key === 'scopes') scopesSet.classList.remove('invalid');
+  }
+  name.addEventListener('input', () => clearField('name'));
+  expires.addEventListener('input', () => clearField('expires_at'));
+  permSet.addEventListener('change', () => clearField('permission'));
+  scopesSet.addEventListener('change', () => clearField('scopes'));
+
+  function permission() {
+    const checked = Object.values(permInputs).find((i) => i.checked);
+    return checked ? checked.value : '';
+  }
+  function syncScopes() { show(scopesSet, permission() === 'restricted'); }
+  Object.values(permInputs).forEach((i) => i.addEventListener('change', syncScopes));
+
+  function scopes() {
+    const out = [];
+    for (const [res, radios] of Object.entries(scopeInputs)) {
+      if (radios.write.checked) out.push(`${res}:write`);
+      else if (radios.read.checked) out.push(`${res}:read`);
+    }
+    return out;
+  }
+
+  const focusTarget = {
+    name: () => name,
+    permission: () => Object.values(permInputs).find((i) => i.checked) || permInputs.read_all,
+    scopes: () => {
+      const first = Object.values(scopeInputs)[0];
+      return first ? (Object.values(first).find((i) => i.checked) || first.none) : permInputs.restricted;
+    },
+    expires_at: () => expires,
+  };
+  const invalidTarget = {name: [name], permission: [], scopes: [], expires_at: [expires]};
+
+  const form = {
+    mode,
+    values() {
+      return {name: name.value, permission: permission(), scopes: scopes(), expires: expires.value};
+    },
+    fill(key) {
+      name.value = key ? key.name : '';
+      for (const i of Object.values(permInputs)) i.checked = Boolean(key) && i.value === key.permission;
+      for (const [res, radios] of Object.entries(scopeInputs)) {
+        const s = key ? key.scopes : [];
+        const access = s.includes(`${res}:write`) ? 'write' : s.includes(`${res}:read`) ? 'read' : 'none';
+        radios[access].checked = true;
+      }
+      expires.value = key && key.expires_at ? localDate(key.expires_at) : '';
+      expires.min = localDate(new Date().toISOString());
+      if (key && key.status === 'expired') {
+        expiresNote.textContent = `This key expired ${fmtDateTime(key.expires_at)}: pick a new date (or none) to reactivate it.`;
+      } else {
+        expiresNote.textContent = '';
+      }
+      syncScopes();
+      form.clearErrors();
+    },
+    rebuildScopes() {
+      const keep = scopes();
+      buildScopes();
+      for (const s of keep) {
+        const [res, access] = s.split(':');
+        if (scopeInputs[res]) scopeInputs[res][access].checked = true;
+      }
+    },
+    clearErrors() {
+      for (const k of Object.keys(errors)) clearField(k);
+    },
+    /** Shows each message next to its field; returns the messages with no field. */
+    showErrors(details) {
+      const rest = [];
+      let first = null;
+      for (const d of details) {
+        const base = (d.field || '').replace(/\[\d+\]$/, '');
+        const el = errors[base];
+        if (!el) {
+          rest.push(detailSentence(d));
+          continue;
+        }
+        el.textContent = el.textContent ? `${el.textContent} ${detailSentence(d)}` : detailSentence(d);
+        el.hidden = false;
+        for (const t of invalidTarget[base]) t.setAttribute('aria-invalid', 'true');
+        if (base === 'permission') permSet.classList.add('invalid');
+        if (base === 'scopes') { scopesSet.classList.add('invalid'); show(scopesSet, true); }
+        if (!first) first = base;
+      }
+      if (first) focusTarget[first]().focus();
+      return rest;
+    },
+    /** Client-side checks, the same rules as the server (api.md §3.2). */
+    check() {
+      const v = form.values();
+      const out = [];
+      const n = v.name.trim();
+      if (!n) out.push({field: 'name', message: 'Enter a name for the key.'});
+      else if ([...n].length > 100) out.push({field: 'name', message: 'Use at most 100 characters.'});
+      if (!v.permission) out.push({field: 'permission', message: 'Choose a permission set.'});
+      else if (v.permission === 'restricted' && v.scopes.length === 0) {
+        out.push({field: 'scopes', message: 'Choose Read or Write for at least one resource.'});
+      }
+      return out;
+    },
+    focusFirst() { name.focus(); },
+  };
+  return form;
+}
+
+/** Runs a save: disables the button, maps API errors to the form, keeps what the user typed. */
+async function runSave(form, banner, button, busyLabel, fn) {
+  form.clearErrors();
+  showBanner(banner, '');
+  const problems = form.check();
+  if (problems.length) {
+    form.showErrors(problems);
+    showBanner(banner, 'Please correct the fields marked below.');
+    return false;
+  }
+  const label = button.textContent;
+  button.disabled = true;
+  button.textContent = busyLabel;
+  try {
+    await fn();
+    return true;
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    const rest = form.showErrors(e.details);
+    const fielded = e.details.length > rest.length;
+    showBanner(banner, rest.length ? `${e.message} ${rest.join(' ')}`
+      : fielded ? 'Please correct the fields marked below.' : e.message);
+    if (!fielded) banner.focus();
+    return false;
+  } finally {
+    button.disabled = false;
+    button.textContent = label;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the table
+
+function badge(status) {
+  return h('span', {class: `badge badge-${status}`}, STATUS_LABEL[status] || status);
+}
+
+function permissionCell(k) {
+  return h('div', {}, h('span', {class: 'perm'}, PERMISSION_LABEL[k.permission] || k.permission),
+    k.permission === 'restricted' ? h('span', {class: 'scopes-sum'}, scopeSummary(k.scopes)) : null);
+}
+
+function lastUsedEl(k) {
+  if (!k.last_used_at) return h('span', {class: 'never'}, 'Never');
+  return timeEl(k.last_used_at, relTime(k.last_used_at), 'rel');
+}
+
+function rowFor(k) {
+  const btn = h('button', {type: 'button', class: 'menu-btn', 'aria-haspopup': 'menu',
+    'aria-expanded': 'false', 'aria-label': `Actions for ${k.name}`,
+    onclick: (ev) => toggleMenu(ev.currentTarget, k.id),
+    onkeydown: (ev) => {
+      if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+        ev.preventDefault();
+        openMenu(ev.currentTarget, k.id, ev.key === 'ArrowUp' ? 'last' : 'first');
+      }
+    }}, h('span', {'aria-hidden': 'true'}, '⋯'));
+  return h('tr', {dataset: {keyId: k.id}},
+    h('th', {scope: 'row', 'data-label': 'Name', class: 'name'}, k.name),
+    h('td', {'data-label': 'Key'}, h('code', {class: 'hint-code'}, k.hint)),
+    h('td', {'data-label': 'Permissions'}, permissionCell(k)),
+    h('td', {'data-label': 'Status'}, badge(k.status)),
+    h('td', {'data-label': 'Created'}, timeEl(k.created_at, dateFmt.format(new Date(k.created_at)))),
+    h('td', {'data-label': 'Expires'},
+      k.expires_at ? timeEl(k.expires_at, fmtDateTime(k.expires_at)) : h('span', {class: 'never'}, 'Never')),
+    h('td', {'data-label': 'Last used', class: 'last-used'}, lastUsedEl(k)),
+    h('td', {class: 'actions'}, btn));
+}
+
+function rowOf(id) {
+  return $('keys-body').querySelector(`tr[data-key-id="${CSS.escape(id)}"]`);
+}
+
+function putRow(k) {
+  state.keys.set(k.id, k);
+  const old = rowOf(k.id);
+  const row = rowFor(k);
+  if (old) {
+    const hadFocus = old.contains(document.activeElement);
+    old.replaceWith(row);
+    if (hadFocus) row.querySelector('.menu-btn').focus();
+  } else {
+    $('keys-body').append(row);
+  }
+  return row;
+}
+
+function updateListMeta(hasMore) {
+  const n = state.keys.size;
+  const filtered = Boolean($('filter-q').value.trim() || $('filter-status').value);
+  show($('keys-table'), n > 0);
+  const empty = $('keys-empty');
+  empty.textContent = filtered ? 'No keys match this search and filter.'
+    : 'No API keys yet. Create one to let an integration call the Looped API.';
+  show(empty, n === 0);
+  $('keys-count').textContent = n === 0 ? '' : `Showing ${n} ${n === 1 ? 'key' : 'keys'}.`;
+  show($('load-more'), Boolean(hasMore));
+}
+
+/** Loads the first page (append=false) or the next one, with the current filters. */
+async function loadKeys(append = false) {
+  if (state.listAbort) state.listAbort.abort();
+  const ctrl = new AbortController();
+  state.listAbort = ctrl;
+  const params = new URLSearchParams({limit: String(PAGE_SIZE)});
+  const st = $('filter-status').value;
+  const q = $('filter-q').value.trim();
+  if (st) params.set('status', st);
+  if (q) params.set('q', q.slice(0, 100));
+  if (append && state.cursor) params.set('cursor', state.cursor);
+  const more = $('load-more');
+  more.disabled = true;
+  $('keys').setAttribute('aria-busy', 'true');
+  try {
+    const page = await api('GET', `${teamPath()}?${params}`, undefined, ctrl.signal);
+    if (ctrl.signal.aborted) return;
+    showBanner($('list-error'), '');
+    if (!append) {
+      closeMenu(false);
+      state.keys.clear();
+      $('keys-body').replaceChildren();
+    }
+    for (const k of page.data) putRow(k);
+    state.cursor = page.next_cursor;
+    updateListMeta(page.has_more && page.next_cursor);
+  } catch (e) {
+    if (e.name === 'AbortError') return;
+    if (!(e instanceof ApiError)) throw e;
+    const retry = h('button', {type: 'button', class: 'btn btn-small', onclick: () => loadKeys(append)}, 'Try again');
+    showBanner($('list-error'), h('span', {}, `The keys could not be loaded: ${e.message} `, retry));
+  } finally {
+    if (state.listAbort === ctrl) {
+      state.listAbort = null;
+      more.disabled = false;
+      $('keys').removeAttribute('aria-busy');
+    }
+  }
+}
+
+function refreshRelativeTimes() {
+  for (const t of document.querySelectorAll('time.rel')) t.textContent = relTime(t.getAttribute('datetime'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// the row menu (a menu button: Enter, Space or arrows open it; arrows move; Escape closes)
+
+function menuItems() {
+  return [...$('row-menu').querySelectorAll('[role=menuitem]')].filter((b) => !b.closest('li').hidden);
+}
+
+function openMenu(button, keyId, focus = 'first') {
+  const menu = $('row-menu');
+  const k = state.keys.get(keyId);
+  if (!k) return;
+  closeMenu(false);
+  state.menuKey = keyId;
+  state.menuButton = button;
+  menu.querySelector('[data-action=revoke]').closest('li').hidden = k.status === 'revoked';
+  menu.setAttribute('aria-label', `Actions for ${k.name}`);
+  button.setAttribute('aria-expanded', 'true');
+  button.setAttribute('aria-controls', 'row-menu');
+  show(menu, true);
+  const r = button.getBoundingClientRect();
+  const w = menu.offsetWidth;
+  const left = Math.max(8, Math.min(r.right - w, document.documentElement.clientWidth - w - 8));
+  let top = r.bottom + 4;
+  if (top + menu.offsetHeight > window.innerHeight && r.top - menu.offsetHeight - 4 > 0) {
+    top = r.top - menu.offsetHeight - 4;
+  }
+  menu.style.left = `${left + window.scrollX}px`;
+  menu.style.top = `${top + window.scrollY}px`;
+  const items = menuItems();
+  (focus === 'last' ? items[items.length - 1] : items[0]).focus();
+}
+
+function closeMenu(restoreFocus = true) {
+  const menu = $('row-menu');
+  if (menu.hidden) return;
+  show(menu, false);
+  if (state.menuButton) {
+    state.menuButton.setAttribute('aria-expanded', 'false');
+    state.menuButton.removeAttribute('aria-controls');
+    if (restoreFocus) state.menuButton.focus();
+  }
+}
+
+function toggleMenu(button, keyId) {
+  if (!$('row-menu').hidden && state.menuButton === button) closeMenu();
+  else openMenu(button, keyId);
+}
+
+function setupMenu() {
+  const menu = $('row-menu');
+  menu.addEventListener('keydown', (ev) => {
+    const items = menuItems();
+    const i = items.indexOf(document.activeElement);
+    if (ev.key === 'ArrowDown') items[(i + 1) % items.length].focus();
+    else if (ev.key === 'ArrowUp') items[(i - 1 + items.length) % items.length].focus();
+    else if (ev.key === 'Home') items[0].focus();
+    else if (ev.key === 'End') items[items.length - 1].focus();
+    else if (ev.key === 'Escape') closeMenu();
+    else if (ev.key === 'Tab') { closeMenu(false); return; }
+    else return;
+    ev.preventDefault();
+  });
+  menu.addEventListener('click', (ev) => {
+    const item = ev.target.closest('[role=menuitem]');
+    if (!item) return;
+    const key = state.keys.get(state.menuKey);
+    const button = state.menuButton;
+    closeMenu(false);
+    if (!key) return;
+    if (item.dataset.action === 'details') openDetails(key, button);
+    else if (item.dataset.action === 'revoke') confirmRevoke(key, button);
+    else if (item.dataset.action === 'delete') confirmDelete(key, button);
+  });
+  document.addEventListener('pointerdown', (ev) => {
+    if (!menu.hidden && !menu.contains(ev.target) && ev.target.closest('.menu-btn') !== state.menuButton) {
+      closeMenu(false);
+    }
+  });
+  window.addEventListener('resize', () => closeMenu(false));
+}
+
+// ---------------------------------------------------------------------------------------------
+// dialogs
+
+function setupDialog(dialog, onClose) {
+  for (const b of dialog.querySelectorAll('[data-close]')) b.addEventListener('click', () => dialog.close());
+  if (onClose) dialog.addEventListener('close', onClose);
+}
+
+function focusSoon(el) {
+  if (el && el.isConnected) window.setTimeout(() => el.focus(), 0);
+}
+
+// create ---------------------------------------------------------------------------------------
+
+let createForm;
+
+async function ensureCatalog() {
+  if (state.catalog) return;
+  try {
+    const res = await api('GET', '/v1/scopes');
+    const apps = new Map();
+    for (const s of res.data) {
+      if (!apps.has(s.app)) apps.set(s.app, new Map());
+      const resources = apps.get(s.app);
+      if (!resources.has(s.resource)) {
+        resources.set(s.resource, {name: s.resource, title: resourceTitle(s.resource), read: '', write: ''});
+      }
+      resources.get(s.resource)[s.access] = s.description;
+    }
+    state.catalog = [...apps].map(([app, resources]) => ({app, resources: [...resources.values()]}));
+    state.catalogError = null;
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    state.catalogError = e.message;
+  }
+}
+
+async function openCreate() {
+  await ensureCatalog();
+  createForm.rebuildScopes();
+  createForm.fill(null);
+  showBanner($('create-error'), '');
+  $('create-dialog').showModal();
+  createForm.focusFirst();
+}
+
+async function submitCreate(ev) {
+  ev.preventDefault();
+  const team = state.team;
+  let created = null;
+  const ok = await runSave(createForm, $('create-error'), $('create-submit'), 'Creating…', async () => {
+    const v = createForm.values();
+    const body = {name: v.name.trim(), permission: v.permission};
+    if (v.permission === 'restricted') body.scopes = v.scopes;
+    if (v.expires) body.expires_at = endOfDay(v.expires);
+    created = await api('POST', teamPath(), body);
+  });
+  if (!ok || !created) return;
+  $('create-dialog').close();
+  showSecret(created);
+  if (state.team === team) loadKeys(false);
+}
+
+// the one-time secret ---------------------------------------------------------------------------
+
+function showSecret(created) {
+  $('secret-name').textContent = created.name;
+  $('secret-value').textContent = created.key;
+  $('secret-copied').textContent = '';
+  $('secret-dialog').showModal();
+  $('secret-copy').focus();
+}
+
+function selectSecret() {
+  const range = document.createRange();
+  range.selectNodeContents($('secret-value'));
+  const sel = window.getSelection();
+  sel.removeAllRanges();
+  sel.addRange(range);
+}
+
+async function copySecret() {
+  const text = $('secret-value').textContent;
+  const out = $('secret-copied');
+  try {
+    if (!navigator.clipboard || !window.isSecureContext) throw new Error('no clipboard');
+    await navigator.clipboard.writeText(text);
+    out.textContent = 'Copied to the clipboard.';
+    return;
+  } catch (e) {
+    // Older browsers and plain-HTTP pages: select the text and try the legacy command.
+  }
+  selectSecret();
+  let copied = false;
+  try {
+    copied = document.execCommand('copy');
+  } catch (e) {
+    copied = false;
+  }
+  out.textContent = copied ? 'Copied to the clipboard.'
+    : 'The key is selected: press Ctrl+C (⌘C on a Mac) to copy it.';
+}
+
+function closeSecret() {
+  // The raw key leaves the page: nothing keeps it once the screen is closed.
+  $('secret-value').textContent = '';
+  $('secret-name').textContent = '';
+  $('secret-copied').textContent = '';
+  window.getSelection().removeAllRanges();
+  focusSoon($('create-open'));
+}
+
+// details and edit --------------------------------------------------------------------------------
+
+let editForm;
+
+function fact(label, ...value) {
+  return [h('dt', {}, label), h('dd', {}, ...value)];
+}
+
+function renderFacts(k) {
+  const by = (who) => (who ? ` by ${who}` : '');
+  const facts = [
+    ...fact('Name', k.name),
+    ...fact('Status', badge(k.status)),
+    ...fact('Key', h('code', {}, k.hint)),
+    ...fact('ID', h('code', {}, k.id)),
+    ...fact('Permission set', PERMISSION_LABEL[k.permission] || k.permission),
+  ];
+  if (k.permission === 'restricted') {
+    facts.push(...fact('Scopes', h('ul', {class: 'scope-list'},
+      k.scopes.map((s) => h('li', {}, h('code', {}, s))))));
+  }
+  facts.push(
+    ...fact('Expires', k.expires_at ? timeEl(k.expires_at, fmtDateTime(k.expires_at)) : 'Never'),
+    ...fact('Created', timeEl(k.created_at, fmtDateTime(k.created_at)), by(k.created_by)),
+    ...fact('Last changed', timeEl(k.updated_at, fmtDateTime(k.updated_at))),
+    ...fact('Last used', k.last_used_at
+      ? [timeEl(k.last_used_at, relTime(k.last_used_at), 'rel'), k.last_used_ip ? ` from ${k.last_used_ip}` : '']
+      : 'Never'),
+  );
+  if (k.revoked_at) facts.push(...fact('Revoked', timeEl(k.revoked_at, fmtDateTime(k.revoked_at)), by(k.revoked_by)));
+  $('details-facts').replaceChildren(...facts);
+  $('details-title').textContent = k.name;
+  const revoked = k.status === 'revoked';
+  show($('details-edit'), !revoked);
+  show($('edit-note'), revoked);
+  $('edit-note').textContent = revoked ? 'A revoked key cannot be edited or reactivated: create a new key instead.' : '';
+}
+
+const ACTION_LABEL = {
+  'api.request': 'API request',
+  'api_key.created': 'Created',
+  'api_key.updated': 'Edited',
+  'api_key.revoked': 'Revoked',
+  'api_key.deleted': 'Deleted',
+};
+
+function renderActivity(records) {
+  const box = $('activity');
+  if (!records.length) {
+    box.replaceChildren(h('p', {class: 'muted'}, 'No activity yet.'));
+    return;
+  }
+  const rows = records.map((r) => {
+    let what = ACTION_LABEL[r.action] || r.action;
+    if (r.actor && r.actor.type === 'user') what += ` by ${r.actor.id}`;
+    if (r.action === 'api_key.updated' && r.changes) what += ` (${Object.keys(r.changes).join(', ')})`;
+    const req = r.action === 'api.request' ? `${r.method || ''} ${r.path || ''}`.trim() : '';
+    return h('tr', {},
+      h('td', {'data-label': 'When'}, timeEl(r.at, relTime(r.at), 'rel')),
+      h('td', {'data-label': 'Event'}, what, req ? h('code', {class: 'req'}, req) : null),
+      h('td', {'data-label': 'Result'}, r.status ? String(r.status) : ''),
+      h('td', {'data-label': 'From'}, r.ip || ''));
+  });
+  box.replaceChildren(h('table', {class: 'activity'},
+    h('caption', {class: 'visually-hidden'}, 'The 20 most recent events of this key'),
+    h('thead', {}, h('tr', {},
+      h('th', {scope: 'col'}, 'When'), h('th', {scope: 'col'}, 'Event'),
+      h('th', {scope: 'col'}, 'Result'), h('th', {scope: 'col'}, 'From'))),
+    h('tbody', {}, rows)));
+}
+
+async function loadActivity(k) {
+  $('activity').replaceChildren(h('p', {class: 'muted'}, 'Loading activity…'));
+  try {
+    const params = new URLSearchParams({key_id: k.id, limit: '20'});
+    const res = await api('GET', `/v1/teams/${encodeURIComponent(state.team.id)}/audit?${params}`);
+    if (state.detailsKey && state.detailsKey.id === k.id) renderActivity(res.data);
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    $('activity').replaceChildren(h('p', {class: 'field-error'}, `The activity could not be loaded: ${e.message}`));
+  }
+}
+
+function setDetailsMode(editing) {
+  show($('details-view'), !editing);
+  show($('edit-form'), editing);
+}
+
+async function openDetails(k, returnTo) {
+  state.detailsKey = k;
+  state.detailsReturn = returnTo;
+  setDetailsMode(false);
+  showBanner($('details-error'), '');
+  renderFacts(k);
+  $('details-dialog').showModal();
+  $('details-title').setAttribute('tabindex', '-1');
+  $('details-title').focus();
+  loadActivity(k);
+  try {
+    const fresh = await api('GET', teamPath(`/${encodeURIComponent(k.id)}`));
+    if (state.detailsKey && state.detailsKey.id === k.id) {
+      state.detailsKey = fresh;
+      if ($('edit-form').hidden) renderFacts(fresh);
+      if (state.keys.has(fresh.id)) putRow(fresh);
+    }
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    if (e.status === 404) {
+      removeRow(k.id);
+      showBanner($('details-error'), 'This key no longer exists: it was deleted.');
+      show($('details-edit'), false);
+    } else {
+      showBanner($('details-error'), `The latest details could not be loaded: ${e.message}`);
+    }
+  }
+}
+
+async function startEdit() {
+  await ensureCatalog();
+  editForm.rebuildScopes();
+  editForm.fill(state.detailsKey);
+  $('details-title').textContent = `Edit “${state.detailsKey.name}”`;
+  showBanner($('edit-error'), '');
+  setDetailsMode(true);
+  editForm.focusFirst();
+}
+
+function cancelEdit() {
+  setDetailsMode(false);
+  renderFacts(state.detailsKey);
+  $('details-edit').focus();
+}
+
+async function submitEdit(ev) {
+  ev.preventDefault();
+  const k = state.detailsKey;
+  let updated = null;
+  const ok = await runSave(editForm, $('edit-error'), $('edit-submit'), 'Saving…', async () => {
+    const v = editForm.values();
+    const body = {};
+    if (v.name.trim() !== k.name) body.name = v.name.trim();
+    if (v.permission !== k.permission) body.permission = v.permission;
+    if (v.permission === 'restricted') {
+      const same = v.scopes.length === k.scopes.length && v.scopes.every((s) => k.scopes.includes(s));
+      if (!same || v.permission !== k.permission) body.scopes = v.scopes;
+    }
+    const before = k.expires_at ? localDate(k.expires_at) : '';
+    if (v.expires !== before) body.expires_at = v.expires ? endOfDay(v.expires) : null;
+    updated = Object.keys(body).length ? await api('PATCH', teamPath(`/${encodeURIComponent(k.id)}`), body) : k;
+  });
+  if (!ok || !updated) return;
+  state.detailsKey = updated;
+  if (state.keys.has(updated.id)) putRow(updated);
+  setDetailsMode(false);
+  renderFacts(updated);
+  loadActivity(updated);
+  announce(updated === k ? 'Nothing was changed.' : `Changes to “${updated.name}” saved.`);
+  $('details-edit').focus();
+}
+
+function closeDetails() {
+  setDetailsMode(false);
+  state.detailsKey = null;
+  const back = state.detailsReturn;
+  state.detailsReturn = null;
+  focusSoon(back && back.isConnected ? back : $('create-open'));
+}
+
+// revoke and delete ------------------------------------------------------------------------------
+
+let confirmAction = null;
+let confirmReturn = null;
+
+function confirmDialog({title, text, ok, action, returnTo}) {
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = ok;
+  showBanner($('confirm-error'), '');
+  confirmAction = action;
+  confirmReturn = returnTo;
+  $('confirm-dialog').showModal();
+  $('confirm-cancel').focus();
+}
+
+async function submitConfirm(ev) {
+  ev.preventDefault();
+  const btn = $('confirm-ok');
+  const label = btn.textContent;
+  btn.disabled = true;
+  btn.textContent = 'Working…';
+  try {
+    const next = await confirmAction();
+    confirmReturn = next || confirmReturn;
+    $('confirm-dialog').close();
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    showBanner($('confirm-error'), e.message);
+  } finally {
+    btn.disabled = false;
+    btn.textContent = label;
+  }
+}
+
+function confirmRevoke(k, returnTo) {
+  confirmDialog({
+    title: 'Revoke Key',
+    text: `Revoke “${k.name}” (${k.hint})? It stops working at once: every request made with it gets 401. `
+      + 'The key stays in the list so you can still see what it did. A revoked key cannot be reactivated.',
+    ok: 'Revoke Key',
+    returnTo,
+    action: async () => {
+      const updated = await api('POST', teamPath(`/${encodeURIComponent(k.id)}/revoke`));
+      const row = state.keys.has(updated.id) ? putRow(updated) : null;
+      announce(`Key “${updated.name}” revoked.`);
+      return row && row.querySelector('.menu-btn');
+    },
+  });
+}
+
+function removeRow(id) {
+  const row = rowOf(id);
+  let next = null;
+  if (row) {
+    const sib = row.nextElementSibling || row.previousElementSibling;
+    next = sib ? sib.querySelector('.menu-btn') : $('create-open');
+    row.remove();
+  }
+  state.keys.delete(id);
+  updateListMeta(!$('load-more').hidden);
+  return next;
+}
+
+function confirmDelete(k, returnTo) {
+  confirmDialog({
+    title: 'Delete Key',
+    text: `Delete “${k.name}” (${k.hint})? ${k.status === 'active' ? 'It stops working at once and' : 'It'} `
+      + 'disappears from the list. Its audit records are kept. This cannot be undone.',
+    ok: 'Delete Key',
+    returnTo,
+    action: async () => {
+      try {
+        await api('DELETE', teamPath(`/${encodeURIComponent(k.id)}`));
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.status !== 404) throw e;  // already gone: same outcome
+      }
+      announce(`Key “${k.name}” deleted.`);
+      return removeRow(k.id) || $('create-open');
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// teams and start-up
+
+function chooseTeam(teams) {
+  const want = new URLSearchParams(window.location.search).get('team');
+  return teams.find((t) => t.id === want)
+    || teams.find((t) => ADMIN_ROLES.has(t.role))
+    || teams[0];
+}
+
+function notAllowed(title, text) {
+  $('not-allowed-title').textContent = title;
+  $('not-allowed-text').textContent = text;
+  show($('not-allowed'), true);
+  show($('keys'), false);
+}
+
+function selectTeam(team) {
+  state.team = team;
+  state.keys.clear();
+  state.cursor = null;
+  closeMenu(false);
+  $('keys-body').replaceChildren();
+  const url = new URL(window.location.href);
+  if (state.me.teams.length > 1) url.searchParams.set('team', team.id);
+  else url.searchParams.delete('team');
+  window.history.replaceState(null, '', url);
+  document.title = `API Keys · ${team.name} · Looped`;
+  if (!ADMIN_ROLES.has(team.role)) {
+    if (state.listAbort) state.listAbort.abort();
+    notAllowed('Only owners and admins can manage API keys',
+      `The API Keys page is for owners and admins of a team. You are a member of ${team.name}: `
+      + 'ask one of its owners or admins if you need a key.');
+    return;
+  }
+  show($('not-allowed'), false);
+  show($('keys'), true);
+  $('filter-q').value = '';
+  $('filter-status').value = '';
+  loadKeys(false);
+}
+
+const ROLE_LABEL = {OWNER: 'Owner', ADMIN: 'Admin', MEMBER: 'Member'};
+
+async function start() {
+  setupMenu();
+  createForm = keyForm($('create-fields'), {mode: 'create'});
+  editForm = keyForm($('edit-fields'), {mode: 'edit'});
+
+  setupDialog($('create-dialog'), () => focusSoon($('create-open')));
+  setupDialog($('secret-dialog'), closeSecret);
+  setupDialog($('details-dialog'), closeDetails);
+  setupDialog($('confirm-dialog'), () => {
+    confirmAction = null;
+    focusSoon(confirmReturn && confirmReturn.isConnected ? confirmReturn : $('create-open'));
+  });
+  // Closing the one-time screen by accident (Escape) would lose the key: only its button closes it.
+  $('secret-dialog').addEventListener('cancel', (ev) => ev.preventDefault());
+  $('secret-done').addEventListener('click', () => $('secret-dialog').close());
+  $('secret-copy').addEventListener('click', copySecret);
+  $('secret-value').addEventListener('focus', selectSecret);
+
+  $('create-open').addEventListener('click', openCreate);
+  $('create-form').addEventListener('submit', submitCreate);
+  $('details-edit').addEventListener('click', startEdit);
+  $('edit-cancel').addEventListener('click', cancelEdit);
+  $('edit-form').addEventListener('submit', submitEdit);
+  $('details-dialog').addEventListener('cancel', (ev) => {
+    if (!$('edit-form').hidden) {  // Escape while editing goes back to the details first
+      ev.preventDefault();
+      cancelEdit();
+    }
+  });
+  $('confirm-form').addEventListener('submit', submitConfirm);
+  $('load-more').addEventListener('click', () => loadKeys(true));
+  $('filters').addEventListener('submit', (ev) => { ev.preventDefault(); loadKeys(false); });
+  $('filter-status').addEventListener('change', () => loadKeys(false));
+  let searchTimer = 0;
+  $('filter-q').addEventListener('input', () => {
+    window.clearTimeout(searchTimer);
+    searchTimer = window.setTimeout(() => loadKeys(false), SEARCH_DELAY_MS);
+  });
+  $('team').addEventListener('change', (ev) => {
+    const t = state.me.teams.find((x) => x.id === ev.target.value);
+    if (t) selectTeam(t);
+  });
+  window.setInterval(refreshRelativeTimes, 30000);
+
+  try {
+    state.me = await api('GET', '/v1/me');
+  } catch (e) {
+    show($('loading'), false);
+    showBanner($('page-error'), e instanceof ApiError ? e.message : 'The page could not start.');
+    return;
+  }
+  show($('loading'), false);
+  $('who').textContent = `Signed in as ${state.me.user}`;
+  show($('who'), true);
+  const teams = state.me.teams || [];
+  if (teams.length === 0) {
+    notAllowed('You are not in any team', 'Your account does not belong to any team yet. '
+      + 'Ask an owner or admin of your team to add you.');
+    return;
+  }
+  const team = chooseTeam(teams);
+  if (teams.length > 1) {
+    const sel = $('team');
+    sel.replaceChildren(...teams.map((t) =>
+      h('option', {value: t.id, selected: t.id === team.id}, `${t.name} (${ROLE_LABEL[t.role] || t.role})`)));
+    show($('team-pick'), true);
+  } else {
+    $('team-one').textContent = `Team: ${team.name}`;
+    show($('team-one'), true);
+  }
+  if (teams.some((t) => ADMIN_ROLES.has(t.role))) ensureCatalog();
+  selectTeam(team);
+}
+
+start();
