@@ -348,48 +348,90 @@ done:
     return ret;
 }
 
-/* Runs find(filter, opts) on collection and appends, for each document, the object that
- * row() builds from it. Returns a new array or NULL with err set. */
-typedef json_t *(*row_fn)(const bson_t *doc);
-
-static json_t *store_find(struct store *st, const char *collection, const bson_t *filter,
-                          const bson_t *opts, row_fn row, struct app_error *err)
+int store_find_each(struct store *st, const char *collection, const bson_t *filter,
+                    const bson_t *opts, store_each_fn fn, void *ctx, struct app_error *err)
 {
-    mongoc_client_t *c = NULL;
+    mongoc_client_t *c = store_pop(st, err);
     mongoc_collection_t *coll = NULL;
     mongoc_cursor_t *cur = NULL;
     const bson_t *doc;
     bson_error_t be;
-    json_t *out = json_array();
+    int ret = -1;
 
-    c = store_pop(st, err);
-    if (c == NULL || out == NULL)
-        goto fail;
+    if (c == NULL)
+        return -1;
     coll = mongoc_client_get_collection(c, st->db, collection);
     cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
     while (mongoc_cursor_next(cur, &doc)) {
-        json_t *o = row(doc);
-
-        if (o == NULL || json_array_append_new(out, o) != 0) {
+        if (fn(doc, ctx) != 0) {
             error_set(err, ERR_INTERNAL, NULL);
-            error_log(err, "store: out of memory listing %s", collection);
-            goto fail;
+            error_log(err, "store: out of memory reading %s", collection);
+            goto done;
         }
     }
     if (mongoc_cursor_error(cur, &be)) {
         store_fail(err, &be, collection);
-        goto fail;
+        goto done;
     }
-    goto done;
-fail:
-    json_decref(out);
-    out = NULL;
+    ret = 0;
 done:
     mongoc_cursor_destroy(cur);
     mongoc_collection_destroy(coll);
-    if (c)
-        mongoc_client_pool_push(st->pool, c);
-    return out;
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+struct find_json {
+    store_row_fn row;
+    json_t *out;
+};
+
+static int append_row(const bson_t *doc, void *ctx)
+{
+    struct find_json *f = ctx;
+    json_t *o = f->row(doc);
+
+    return o == NULL || json_array_append_new(f->out, o) != 0 ? -1 : 0;
+}
+
+json_t *store_find(struct store *st, const char *collection, const bson_t *filter,
+                   const bson_t *opts, store_row_fn row, struct app_error *err)
+{
+    struct find_json f = {row, json_array()};
+
+    if (f.out == NULL)
+        return NULL;
+    if (store_find_each(st, collection, filter, opts, append_row, &f, err) != 0) {
+        json_decref(f.out);
+        return NULL;
+    }
+    return f.out;
+}
+
+void store_append_after(bson_t *doc, const char *time_field, int64_t at, const char *id,
+                        bool id_is_oid)
+{
+    bson_t or, alt, sub;
+    bson_oid_t oid;
+
+    BSON_APPEND_ARRAY_BEGIN(doc, "$or", & or);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
+    BSON_APPEND_DOCUMENT_BEGIN(&alt, time_field, &sub);
+    BSON_APPEND_DATE_TIME(&sub, "$lt", at);
+    bson_append_document_end(&alt, &sub);
+    bson_append_document_end(& or, &alt);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
+    BSON_APPEND_DATE_TIME(&alt, time_field, at);
+    BSON_APPEND_DOCUMENT_BEGIN(&alt, "_id", &sub);
+    if (id_is_oid) {
+        bson_oid_init_from_string(&oid, id);
+        BSON_APPEND_OID(&sub, "$lt", &oid);
+    } else {
+        BSON_APPEND_UTF8(&sub, "$lt", id);
+    }
+    bson_append_document_end(&alt, &sub);
+    bson_append_document_end(& or, &alt);
+    bson_append_array_end(doc, & or);
 }
 
 static json_t *row_membership(const bson_t *doc)

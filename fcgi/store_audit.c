@@ -128,15 +128,10 @@ static json_t *audit_to_json(const bson_t *d)
 
 json_t *store_audit_list(struct store *st, const struct audit_query *q, struct app_error *err)
 {
-    mongoc_client_t *c = NULL;
-    mongoc_collection_t *coll = NULL;
-    mongoc_cursor_t *cur = NULL;
     bson_t filter = BSON_INITIALIZER, and, cond, sub;
     bson_t *opts = BCON_NEW("sort", "{", "at", BCON_INT32(-1), "_id", BCON_INT32(-1), "}", "limit",
                             BCON_INT64((int64_t)q->limit));
-    const bson_t *d;
-    bson_error_t be;
-    json_t *out = json_array();
+    json_t *out;
     int i = 0;
     char idx[16];
     const char *key;
@@ -165,24 +160,8 @@ json_t *store_audit_list(struct store *st, const struct audit_query *q, struct a
         bson_append_document_end(&and, &cond);
     }
     if (q->after_id) {
-        bson_oid_t oid;
-        bson_t or, alt;
-
-        bson_oid_init_from_string(&oid, q->after_id);
         bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
-        BSON_APPEND_ARRAY_BEGIN(&cond, "$or", & or);
-        BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
-        BSON_APPEND_DOCUMENT_BEGIN(&alt, "at", &sub);
-        BSON_APPEND_DATE_TIME(&sub, "$lt", q->after_at);
-        bson_append_document_end(&alt, &sub);
-        bson_append_document_end(& or, &alt);
-        BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
-        BSON_APPEND_DATE_TIME(&alt, "at", q->after_at);
-        BSON_APPEND_DOCUMENT_BEGIN(&alt, "_id", &sub);
-        BSON_APPEND_OID(&sub, "$lt", &oid);
-        bson_append_document_end(&alt, &sub);
-        bson_append_document_end(& or, &alt);
-        bson_append_array_end(&cond, & or);
+        store_append_after(&cond, "at", q->after_at, q->after_id, true);
         bson_append_document_end(&and, &cond);
     }
 #undef NEXT_COND
@@ -193,33 +172,7 @@ json_t *store_audit_list(struct store *st, const struct audit_query *q, struct a
     }
     bson_append_array_end(&filter, &and);
 
-    c = store_pop(st, err);
-    if (c == NULL || out == NULL)
-        goto fail;
-    coll = mongoc_client_get_collection(c, st->db, "audit");
-    cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-    while (mongoc_cursor_next(cur, &d)) {
-        json_t *o = audit_to_json(d);
-
-        if (o == NULL || json_array_append_new(out, o) != 0) {
-            error_set(err, ERR_INTERNAL, NULL);
-            error_log(err, "store: out of memory listing audit");
-            goto fail;
-        }
-    }
-    if (mongoc_cursor_error(cur, &be)) {
-        store_fail(err, &be, "audit");
-        goto fail;
-    }
-    goto done;
-fail:
-    json_decref(out);
-    out = NULL;
-done:
-    mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(coll);
-    if (c)
-        mongoc_client_pool_push(st->pool, c);
+    out = store_find(st, "audit", &filter, opts, audit_to_json, err);
     bson_destroy(&filter);
     bson_destroy(opts);
     return out;

@@ -53,33 +53,7 @@ done:
 static json_t *doc_find(struct store *st, const char *collection, const bson_t *filter,
                         const bson_t *opts, struct app_error *err)
 {
-    mongoc_client_t *c = store_pop(st, err);
-    mongoc_collection_t *coll = NULL;
-    mongoc_cursor_t *cur = NULL;
-    const bson_t *d;
-    bson_error_t be;
-    json_t *out = json_array();
-
-    if (c == NULL || out == NULL)
-        goto fail;
-    coll = mongoc_client_get_collection(c, st->db, collection);
-    cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-    while (mongoc_cursor_next(cur, &d))
-        json_array_append_new(out, store_doc_json(d));
-    if (mongoc_cursor_error(cur, &be)) {
-        store_fail(err, &be, collection);
-        goto fail;
-    }
-    goto done;
-fail:
-    json_decref(out);
-    out = NULL;
-done:
-    mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(coll);
-    if (c)
-        mongoc_client_pool_push(st->pool, c);
-    return out;
+    return store_find(st, collection, filter, opts, store_doc_json, err);
 }
 
 json_t *store_doc_get(struct store *st, const char *collection, const char *team, const char *id,
@@ -111,23 +85,8 @@ json_t *store_doc_list(struct store *st, const char *collection, const char *tea
     BSON_APPEND_UTF8(&filter, "team_id", team);
     /* Field names come from the schema's filterable list, values were validated. */
     json_object_foreach(filters, k, v) store_append_json(&filter, k, v);
-    if (after_id) {
-        bson_t or, alt, sub;
-
-        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", & or);
-        BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
-        BSON_APPEND_DOCUMENT_BEGIN(&alt, "created_at", &sub);
-        BSON_APPEND_DATE_TIME(&sub, "$lt", after_at);
-        bson_append_document_end(&alt, &sub);
-        bson_append_document_end(& or, &alt);
-        BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
-        BSON_APPEND_DATE_TIME(&alt, "created_at", after_at);
-        BSON_APPEND_DOCUMENT_BEGIN(&alt, "_id", &sub);
-        BSON_APPEND_UTF8(&sub, "$lt", after_id);
-        bson_append_document_end(&alt, &sub);
-        bson_append_document_end(& or, &alt);
-        bson_append_array_end(&filter, & or);
-    }
+    if (after_id)
+        store_append_after(&filter, "created_at", after_at, after_id, false);
     out = doc_find(st, collection, &filter, opts, err);
     bson_destroy(&filter);
     bson_destroy(opts);

@@ -132,34 +132,29 @@ done:
     return ret;
 }
 
+struct key_rows {
+    struct api_key *out;
+    size_t limit, n;
+};
+
+static int key_row(const bson_t *doc, void *ctx)
+{
+    struct key_rows *r = ctx;
+
+    if (r->n < r->limit)
+        key_from_bson(doc, &r->out[r->n++]);
+    return 0;
+}
+
 /* Finds at most limit keys matching filter with opts into out. */
 static int key_find(struct store *st, const bson_t *filter, const bson_t *opts, struct api_key *out,
                     size_t limit, size_t *n, struct app_error *err)
 {
-    mongoc_client_t *c = store_pop(st, err);
-    mongoc_collection_t *coll = NULL;
-    mongoc_cursor_t *cur = NULL;
-    const bson_t *d;
-    bson_error_t be;
-    int ret = -1;
+    struct key_rows r = {out, limit, 0};
+    int rc = store_find_each(st, "api_keys", filter, opts, key_row, &r, err);
 
-    *n = 0;
-    if (c == NULL)
-        return -1;
-    coll = mongoc_client_get_collection(c, st->db, "api_keys");
-    cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-    while (*n < limit && mongoc_cursor_next(cur, &d))
-        key_from_bson(d, &out[(*n)++]);
-    if (mongoc_cursor_error(cur, &be)) {
-        store_fail(err, &be, "api_keys");
-        goto done;
-    }
-    ret = 0;
-done:
-    mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
-    return ret;
+    *n = r.n;
+    return rc;
 }
 
 int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
@@ -239,22 +234,8 @@ int store_key_list(struct store *st, const struct key_query *q, struct api_key *
         bson_append_document_end(&and, &cond);
     }
     if (q->after_id) {
-        bson_t or, alt;
-
         bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
-        BSON_APPEND_ARRAY_BEGIN(&cond, "$or", & or);
-        BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
-        BSON_APPEND_DOCUMENT_BEGIN(&alt, "created_at", &sub);
-        BSON_APPEND_DATE_TIME(&sub, "$lt", q->after_at);
-        bson_append_document_end(&alt, &sub);
-        bson_append_document_end(& or, &alt);
-        BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
-        BSON_APPEND_DATE_TIME(&alt, "created_at", q->after_at);
-        BSON_APPEND_DOCUMENT_BEGIN(&alt, "_id", &sub);
-        BSON_APPEND_UTF8(&sub, "$lt", q->after_id);
-        bson_append_document_end(&alt, &sub);
-        bson_append_document_end(& or, &alt);
-        bson_append_array_end(&cond, & or);
+        store_append_after(&cond, "created_at", q->after_at, q->after_id, false);
         bson_append_document_end(&and, &cond);
     }
 #undef NEXT_COND

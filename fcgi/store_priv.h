@@ -30,6 +30,23 @@ int64_t store_date(const bson_t *doc, const char *key);
 /* Appends a date-time, or null for 0. */
 void store_append_date(bson_t *doc, const char *key, int64_t ms);
 
+/* Calls fn(doc, ctx) for each document find(filter, opts) returns; fn returns -1 to stop
+ * (out of memory). Returns 0, or -1 with err set. */
+typedef int (*store_each_fn)(const bson_t *doc, void *ctx);
+int store_find_each(struct store *st, const char *collection, const bson_t *filter,
+                    const bson_t *opts, store_each_fn fn, void *ctx, struct app_error *err);
+
+/* The documents of find(filter, opts) as a new JSON array, each made by row(); NULL with err
+ * set. */
+typedef json_t *(*store_row_fn)(const bson_t *doc);
+json_t *store_find(struct store *st, const char *collection, const bson_t *filter,
+                   const bson_t *opts, store_row_fn row, struct app_error *err);
+
+/* Appends the "$or" of a page that continues after (at, id) in the order time_field desc,
+ * _id desc: {time_field < at} or {time_field == at, _id < id}. */
+void store_append_after(bson_t *doc, const char *time_field, int64_t at, const char *id,
+                        bool id_is_oid);
+
 /* Appends a JSON value under key (objects and arrays recursively). */
 void store_append_json(bson_t *doc, const char *key, json_t *v);
 
