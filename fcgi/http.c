@@ -258,7 +258,8 @@ int http_body_read(struct request *req, long long max, struct app_error *err)
         error_set(err, ERR_PAYLOAD_TOO_LARGE, "The request body is larger than %lld bytes.", max);
         goto done;
     }
-    req->body = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Any JSON value: a scalar where an object belongs is a validation error, not bad JSON. */
+    req->body = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (req->body == NULL) {
         /* The parser's own text names library options: only the position is ours to say. */
         error_set(err, ERR_INVALID_JSON,

@@ -177,7 +177,7 @@ int keys_input_parse(json_t *body, bool create, int64_t now, struct key_input *i
 
     memset(in, 0, sizeof *in);
     if (!json_is_object(body)) {
-        error_detail(err, "", "the body must be a JSON object");
+        error_detail(err, "(body)", "must be a JSON object");
         goto fail;
     }
     json_object_foreach(body, field, v)

@@ -294,8 +294,9 @@ void store_append_contains(bson_t *doc, const char *key, const char *s)
 }
 
 int store_update_one(struct store *st, const char *collection, const bson_t *filter,
-                     const bson_t *update, int64_t *matched, struct app_error *err)
+                     const bson_t *update, bool upsert, int64_t *matched, struct app_error *err)
 {
+    bson_t opts = BSON_INITIALIZER;
     mongoc_client_t *c = store_pop(st, err);
     mongoc_collection_t *coll = NULL;
     bson_t reply;
@@ -305,14 +306,16 @@ int store_update_one(struct store *st, const char *collection, const bson_t *fil
 
     if (c == NULL)
         return -1;
+    BSON_APPEND_BOOL(&opts, "upsert", upsert);
     coll = mongoc_client_get_collection(c, st->db, collection);
-    if (!mongoc_collection_update_one(coll, filter, update, NULL, &reply, &be)) {
+    if (!mongoc_collection_update_one(coll, filter, update, &opts, &reply, &be)) {
         store_fail(err, &be, collection);
         goto done;
     }
     *matched = bson_iter_init_find(&it, &reply, "matchedCount") ? bson_iter_as_int64(&it) : 0;
     ret = 0;
 done:
+    bson_destroy(&opts);
     bson_destroy(&reply);
     mongoc_collection_destroy(coll);
     mongoc_client_pool_push(st->pool, c);

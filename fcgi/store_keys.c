@@ -115,8 +115,6 @@ int store_key_insert(struct store *st, const struct api_key *k, struct app_error
     store_append_date(&doc, "created_at", k->created_at);
     BSON_APPEND_UTF8(&doc, "created_by", k->created_by);
     store_append_date(&doc, "updated_at", k->updated_at);
-    store_append_date(&doc, "last_used_at", 0);
-    BSON_APPEND_NULL(&doc, "last_used_ip");
     store_append_date(&doc, "revoked_at", 0);
     BSON_APPEND_NULL(&doc, "revoked_by");
     coll = mongoc_client_get_collection(c, st->db, "api_keys");
@@ -146,14 +144,48 @@ static int key_row(const bson_t *doc, void *ctx)
     return 0;
 }
 
-/* Finds at most limit keys matching filter with opts into out. */
+static int usage_row(const bson_t *doc, void *ctx)
+{
+    struct key_rows *r = ctx;
+    const char *id = store_utf8(doc, "_id");
+
+    for (size_t i = 0; i < r->n; i++) {
+        if (strcmp(r->out[i].id, id) == 0) {
+            r->out[i].last_used_at = store_date(doc, "last_used_at");
+            snprintf(r->out[i].last_used_ip, sizeof r->out[i].last_used_ip, "%s",
+                     store_utf8(doc, "last_used_ip"));
+        }
+    }
+    return 0;
+}
+
+/* Finds at most limit keys matching filter with opts into out, with their last use.
+ *
+ * Last-used times live in api_key_usage, not in the key's document: FerretDB applies an
+ * update by rewriting the whole document, so a last-used write racing a revoke or an edit
+ * of the same document could undo it. Nothing automatic ever writes to api_keys. */
 static int key_find(struct store *st, const bson_t *filter, const bson_t *opts, struct api_key *out,
                     size_t limit, size_t *n, struct app_error *err)
 {
     struct key_rows r = {out, limit, 0};
+    bson_t ufilter = BSON_INITIALIZER, in, ids;
+    char idx[16];
+    const char *key;
     int rc = store_find_each(st, "api_keys", filter, opts, key_row, &r, err);
 
     *n = r.n;
+    if (rc != 0 || r.n == 0)
+        return rc;
+    BSON_APPEND_DOCUMENT_BEGIN(&ufilter, "_id", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
+    for (size_t i = 0; i < r.n; i++) {
+        bson_uint32_to_string((uint32_t)i, &key, idx, sizeof idx);
+        bson_append_utf8(&ids, key, -1, out[i].id, -1);
+    }
+    bson_append_array_end(&in, &ids);
+    bson_append_document_end(&ufilter, &in);
+    rc = store_find_each(st, "api_key_usage", &ufilter, NULL, usage_row, &r, err);
+    bson_destroy(&ufilter);
     return rc;
 }
 
@@ -267,7 +299,7 @@ int store_key_update(struct store *st, const struct api_key *k, struct app_error
     store_append_date(&set, "expires_at", k->expires_at);
     store_append_date(&set, "updated_at", k->updated_at);
     bson_append_document_end(&update, &set);
-    rc = store_update_one(st, "api_keys", filter, &update, &matched, err);
+    rc = store_update_one(st, "api_keys", filter, &update, false, &matched, err);
     bson_destroy(filter);
     bson_destroy(&update);
     return rc < 0 ? -1 : matched == 0;
@@ -281,7 +313,7 @@ int store_key_revoke(struct store *st, const char *team, const char *id, const c
     bson_t *update = BCON_NEW("$set", "{", "revoked_at", BCON_DATE_TIME(now), "revoked_by",
                               BCON_UTF8(user), "updated_at", BCON_DATE_TIME(now), "}");
     int64_t matched = 0;
-    int rc = store_update_one(st, "api_keys", filter, update, &matched, err);
+    int rc = store_update_one(st, "api_keys", filter, update, false, &matched, err);
 
     bson_destroy(filter);
     bson_destroy(update);
@@ -291,25 +323,36 @@ int store_key_revoke(struct store *st, const char *team, const char *id, const c
 int store_key_delete(struct store *st, const char *team, const char *id, struct app_error *err)
 {
     bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team));
-    int64_t deleted = 0;
+    bson_t *usage = BCON_NEW("_id", BCON_UTF8(id));
+    int64_t deleted = 0, ignored;
     int rc = store_delete(st, "api_keys", filter, false, &deleted, err);
 
+    /* The usage row is only read beside its key: a failure here leaves an orphan, no harm. */
+    if (rc == 0 && deleted > 0 && store_delete(st, "api_key_usage", usage, false, &ignored, err))
+        error_clear(err);
     bson_destroy(filter);
+    bson_destroy(usage);
     return rc < 0 ? -1 : deleted == 0;
 }
 
 int store_key_touch(struct store *st, const char *id, int64_t at, const char *ip,
                     struct app_error *err)
 {
-    /* Only a newer use moves the pair, so concurrent workers never go back in time. */
+    /* Only a newer use moves the pair, so concurrent workers never go back in time. When the
+     * stored use is newer, the filter matches nothing and the upsert's insert collides with the
+     * existing _id: that conflict means "already newer", not a failure. */
     bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "$or", "[", "{", "last_used_at", BCON_NULL, "}",
                               "{", "last_used_at", "{", "$lt", BCON_DATE_TIME(at), "}", "}", "]");
     bson_t *update = BCON_NEW("$max", "{", "last_used_at", BCON_DATE_TIME(at), "}", "$set", "{",
                               "last_used_ip", BCON_UTF8(ip), "}");
     int64_t matched = 0;
-    int rc = store_update_one(st, "api_keys", filter, update, &matched, err);
+    int rc = store_update_one(st, "api_key_usage", filter, update, true, &matched, err);
 
     bson_destroy(filter);
     bson_destroy(update);
+    if (rc != 0 && err->code == ERR_CONFLICT) {
+        error_clear(err);
+        rc = 0;
+    }
     return rc;
 }

@@ -59,7 +59,7 @@ void store_append_contains(bson_t *doc, const char *key, const char *s);
 
 /* Runs an update or delete of one document; sets *matched to the matched/deleted count. */
 int store_update_one(struct store *st, const char *collection, const bson_t *filter,
-                     const bson_t *update, int64_t *matched, struct app_error *err);
+                     const bson_t *update, bool upsert, int64_t *matched, struct app_error *err);
 int store_delete(struct store *st, const char *collection, const bson_t *filter, bool many,
                  int64_t *deleted, struct app_error *err);
 
