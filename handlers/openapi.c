@@ -149,7 +149,7 @@ static void add_resource(json_t *doc, const struct resource *r)
     json_t *schemas = json_object_get(json_object_get(doc, "components"), "schemas");
     json_t *paths = json_object_get(doc, "paths"), *full, *defs, *d, *params, *ops, *sec;
     json_t *examples = json_object_get(r->schema, "examples");
-    char name[64], plural[64], patch[80], list[80], item[160], coll[160], summary[160];
+    char name[64], plural[64], patch[80], list[80], input[80], item[160], coll[160], summary[160];
     char opid[96];
     const char *k;
 
@@ -157,6 +157,7 @@ static void add_resource(json_t *doc, const struct resource *r)
     component_name(r->name, plural, sizeof plural);
     snprintf(patch, sizeof patch, "%sPatch", name);
     snprintf(list, sizeof list, "%sList", name);
+    snprintf(input, sizeof input, "%sInput", name);
     full = json_deep_copy(r->schema);
     defs = json_object_get(full, "$defs");
     json_object_foreach(defs, k, d)
@@ -172,6 +173,11 @@ static void add_resource(json_t *doc, const struct resource *r)
     json_object_del(full, "$schema");
     rewrite_refs(full, r->name, name);
     json_object_set_new(schemas, patch, patch_schema(r, full));
+    /* Requests use the schema as written; responses always carry the server's fields. */
+    json_object_set_new(schemas, input, full);
+    full = json_deep_copy(full);
+    for (size_t i = 0; i < r->nreadonly; i++)
+        json_array_append_new(json_object_get(full, "required"), json_string(r->readonly[i]));
     json_object_set_new(schemas, list,
                         json_pack("{s:s, s:[s,s,s], s:b, s:{s:{s:s, s:o}, s:{s:s}, s:{s:[s,s]}}}",
                                   "type", "object", "required", "data", "has_more", "next_cursor",
@@ -210,7 +216,7 @@ static void add_resource(json_t *doc, const struct resource *r)
         ops, "post",
         json_pack("{s:s, s:[s], s:s, s:O, s:o, s:o}", "operationId", opid, "tags", r->name,
                   "summary", summary, "security", sec, "requestBody",
-                  body(ref("schemas", name), examples), "responses",
+                  body(ref("schemas", input), examples), "responses",
                   responses("400 401 403 413 415 422 500 503",
                             json_pack("{s:o}", "201",
                                       ok_response("Created.", ref("schemas", name), true)))));
