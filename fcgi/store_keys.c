@@ -4,40 +4,24 @@
 #include "catalog.h"
 #include "store_priv.h"
 
+static json_t *member_role_row(const bson_t *doc)
+{
+    return json_string(store_utf8(doc, "role"));
+}
+
 int store_member_role(struct store *st, const char *team, const char *user, char *role,
                       struct app_error *err)
 {
-    mongoc_client_t *c = store_pop(st, err);
-    mongoc_collection_t *coll = NULL;
-    bson_t *filter = NULL, *opts = NULL, doc;
-    bson_error_t be;
-    int ret = -1;
+    bson_t *filter = BCON_NEW("team_id", BCON_UTF8(team), "user", BCON_UTF8(user));
+    bson_t *opts = BCON_NEW("projection", "{", "role", BCON_INT32(1), "}", "limit", BCON_INT64(1));
+    json_t *rows = store_find(st, "memberships", filter, opts, member_role_row, err);
+    int ret = rows ? json_array_size(rows) == 0 : -1;
 
-    if (c == NULL)
-        return -1;
-    filter = BCON_NEW("team_id", BCON_UTF8(team), "user", BCON_UTF8(user));
-    opts = BCON_NEW("projection", "{", "role", BCON_INT32(1), "}");
-    coll = mongoc_client_get_collection(c, st->db, "memberships");
-    bson_init(&doc);
-    {
-        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-        const bson_t *d;
-
-        if (mongoc_cursor_next(cur, &d)) {
-            snprintf(role, 16, "%s", store_utf8(d, "role"));
-            ret = 0;
-        } else if (mongoc_cursor_error(cur, &be)) {
-            store_fail(err, &be, "memberships");
-        } else {
-            ret = 1;
-        }
-        mongoc_cursor_destroy(cur);
-    }
-    bson_destroy(&doc);
+    if (ret == 0)
+        snprintf(role, 16, "%s", json_string_value(json_array_get(rows, 0)));
+    json_decref(rows);
     bson_destroy(filter);
     bson_destroy(opts);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
     return ret;
 }
 
