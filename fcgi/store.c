@@ -88,6 +88,11 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     uri_default(st->uri, MONGOC_URI_WAITQUEUETIMEOUTMS, t);
     uri_default(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, t * 5 > 10000 ? t * 5 : 10000);
     uri_default(st->uri, MONGOC_URI_HEARTBEATFREQUENCYMS, 2000);
+    /* Each popped client holds its own connection: a small pool keeps the store's connection
+     * count at about 4 per worker process (3 clients + the monitor). The request threads
+     * rarely need the store at once (keys come from the cache), and a thread that finds the
+     * pool empty waits at most waitQueueTimeoutMS. */
+    uri_default(st->uri, MONGOC_URI_MAXPOOLSIZE, 3);
     if (!mongoc_uri_has_option(st->uri, MONGOC_URI_APPNAME))
         mongoc_uri_set_appname(st->uri, "looped");
     st->pool = mongoc_client_pool_new_with_error(st->uri, &be);
