@@ -16,6 +16,7 @@
 #define BATCH_MAX       256   /* records per insert_many */
 #define TOUCH_SLOTS     16384 /* keys whose last use this process remembers */
 #define TOUCH_EVERY_MS  60000 /* at most one last-used write per key per process per minute */
+#define TOUCH_BATCH     16    /* last-used writes between two audit batches */
 #define PURGE_EVERY_MS  3600000
 #define RETRY_MAX_MS    5000
 #define STOP_GIVE_UP_MS 30000 /* at shutdown, how long to keep retrying a store that is down */
@@ -127,15 +128,20 @@ void audit_touch(const char *key_id, int64_t at, const char *ip)
     pthread_mutex_unlock(&q.lock);
 }
 
-/* Writes the last-used times that are due (all pending ones when flushing at stop). */
-static void touches_write(bool all)
+/* Writes at most `budget` of the last-used times that are due (all pending ones when flushing
+ * at stop), resuming the scan where the previous call stopped. Returns true if it ran out of
+ * budget, i.e. more may be due. */
+static bool touches_write(bool all, size_t budget)
 {
+    static size_t pos;
     int64_t now = util_mono_ms();
 
-    for (size_t i = 0; i < TOUCH_SLOTS; i++) {
-        struct touch *t = &q.touches[i], copy;
+    for (size_t scanned = 0; scanned < TOUCH_SLOTS; scanned++, pos = (pos + 1) % TOUCH_SLOTS) {
+        struct touch *t = &q.touches[pos], copy;
         struct app_error err = {0};
 
+        if (budget == 0)
+            return true;
         pthread_mutex_lock(&q.lock);
         if (t->key_id[0] == '\0' || t->pending_at == 0 ||
             (!all && t->written && now - t->written < TOUCH_EVERY_MS)) {
@@ -146,10 +152,12 @@ static void touches_write(bool all)
         t->pending_at = 0;
         t->written = now;
         pthread_mutex_unlock(&q.lock);
+        budget--;
         if (store_key_touch(q.store, copy.key_id, copy.pending_at, copy.pending_ip, &err) != 0)
             log_warn("audit: last used of %s not written: %s", copy.key_id, err.log);
         error_clear(&err);
     }
+    return false;
 }
 
 static void purge(void)
@@ -191,10 +199,7 @@ static void *writer(void *arg)
             batch[n] = q.ring[(q.head + n) % QUEUE_CAP];
         pthread_mutex_unlock(&q.lock);
 
-        if (touch_now) {
-            touches_write(stopping);
-            next_touch = util_mono_ms() + 1000;
-        }
+        /* Audit records first: requests wait on a full queue, last-used times can wait. */
         if (n > 0) {
             if (store_audit_insert(q.store, batch, n, &err) == 0) {
                 pthread_mutex_lock(&q.lock);
@@ -224,8 +229,22 @@ static void *writer(void *arg)
                 nanosleep(&ts, NULL);
             }
             error_clear(&err);
-            continue;
         }
+        /* A bounded number of last-used writes per pass, so that a burst of first uses (or a
+         * slow store) never holds the audit queue up; at stop, once the queue is empty, all. */
+        if (touch_now && (!stopping || n == 0)) {
+            bool more = touches_write(stopping, stopping ? TOUCH_SLOTS : TOUCH_BATCH);
+
+            if (more) {
+                pthread_mutex_lock(&q.lock);
+                q.touches_due++;
+                pthread_mutex_unlock(&q.lock);
+            } else {
+                next_touch = util_mono_ms() + 1000;
+            }
+        }
+        if (n > 0)
+            continue;
         if (stopping)
             break;
         if (q.retention_ms > 0 && util_mono_ms() >= next_purge) {

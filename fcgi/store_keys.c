@@ -322,11 +322,9 @@ int store_key_delete(struct store *st, const char *team, const char *id, struct 
 int store_key_touch(struct store *st, const char *id, int64_t at, const char *ip,
                     struct app_error *err)
 {
-    /* Only a newer use moves the pair, so concurrent workers never go back in time. When the
-     * stored use is newer, the filter matches nothing and the upsert's insert collides with the
-     * existing _id: that conflict means "already newer", not a failure. */
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "$or", "[", "{", "last_used_at", BCON_NULL, "}",
-                              "{", "last_used_at", "{", "$lt", BCON_DATE_TIME(at), "}", "}", "]");
+    /* $max keeps the time from going back when workers race; filtering on _id alone lets
+     * every store find the row by its primary key. */
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
     bson_t *update = BCON_NEW("$max", "{", "last_used_at", BCON_DATE_TIME(at), "}", "$set", "{",
                               "last_used_ip", BCON_UTF8(ip), "}");
     int64_t matched = 0;
@@ -334,9 +332,5 @@ int store_key_touch(struct store *st, const char *id, int64_t at, const char *ip
 
     bson_destroy(filter);
     bson_destroy(update);
-    if (rc != 0 && err->code == ERR_CONFLICT) {
-        error_clear(err);
-        rc = 0;
-    }
     return rc;
 }
