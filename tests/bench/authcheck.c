@@ -171,7 +171,9 @@ static void body_ns(long n, double *key_self, double *hello)
     snprintf(k.id, sizeof k.id, "key_4fQ9zLk2Xw8RtBn1Vc7M");
     snprintf(k.team_id, sizeof k.team_id, "bench");
     snprintf(k.name, sizeof k.name, "bench-00042");
-    snprintf(k.hint, sizeof k.hint, "looped_Ab3x\xe2\x80\xa6" "9fQz");
+    snprintf(k.hint, sizeof k.hint,
+             "looped_Ab3x\xe2\x80\xa6"
+             "9fQz");
     snprintf(k.created_by, sizeof k.created_by, "bench-owner");
     k.permission = PERM_WRITE_ALL;
     k.created_at = k.updated_at = now - 86400000;
@@ -235,11 +237,12 @@ static void timed(long iters)
             bad += r != expected(m);
         }
         qsort(t, (size_t)iters, sizeof *t, cmp64);
-        printf("  \"%s\": {\"p50_ns\": %lld, \"p90_ns\": %lld, \"p99_ns\": %lld, \"p999_ns\": %lld, "
-               "\"max_ns\": %lld, \"unexpected\": %d},\n",
-               mode_names[m], (long long)t[iters / 2], (long long)t[iters * 9 / 10],
-               (long long)t[iters * 99 / 100], (long long)t[iters * 999 / 1000],
-               (long long)t[iters - 1], bad);
+        printf(
+            "  \"%s\": {\"p50_ns\": %lld, \"p90_ns\": %lld, \"p99_ns\": %lld, \"p999_ns\": %lld, "
+            "\"max_ns\": %lld, \"unexpected\": %d},\n",
+            mode_names[m], (long long)t[iters / 2], (long long)t[iters * 9 / 10],
+            (long long)t[iters * 99 / 100], (long long)t[iters * 999 / 1000],
+            (long long)t[iters - 1], bad);
     }
     digest_ns = step_ns(1, iters / 256 + 1);
     {
