@@ -25,10 +25,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import wait_until
+from conftest import JSON_CT, assert_error, needs_pool, wait_until
 
-SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-JSON_CT = re.compile(r"^application/json\b")
 KEY_RE = re.compile(r"^looped_[0-9A-Za-z]{46}$")
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -49,26 +47,6 @@ CACHE_TTL = 1.0
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def assert_error(r, status, code):
-    """The error envelope of api.md §1, with request_id equal to the X-Request-Id header."""
-    assert r.status_code == status, f"{r.request.method} {r.url}: {r.status_code} {r.text[:300]}"
-    assert JSON_CT.match(r.headers.get("Content-Type", "")), r.headers.get("Content-Type")
-    body = r.json()
-    assert set(body) == {"error"}, body
-    err = body["error"]
-    assert err["code"] == code, body
-    assert isinstance(err.get("message"), str) and err["message"], body
-    rid = r.headers.get("X-Request-Id")
-    assert rid and SANE_ID.match(rid), r.headers
-    assert err.get("request_id") == rid, (body, rid)
-    return err
-
-
-def needs_pool(d):
-    if d.pool is None:
-        pytest.skip(f"{d.name}: no self-managed pool in this deployment")
 
 
 def token():

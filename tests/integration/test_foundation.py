@@ -5,7 +5,6 @@ The tests of one deployment run in file order; the SIGTERM test stops the pool, 
 """
 
 import os
-import re
 import signal
 import threading
 import time
@@ -13,30 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import MEMBERS, POOL_THREADS, TEAMS, Stream, wait_until
-
-SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-JSON_CT = re.compile(r"^application/json\b")
-
-
-def assert_error(r, status, code):
-    """The error envelope of api.md §1, with request_id equal to the X-Request-Id header."""
-    assert r.status_code == status, f"{r.request.method} {r.url}: {r.status_code} {r.text[:300]}"
-    assert JSON_CT.match(r.headers.get("Content-Type", "")), r.headers.get("Content-Type")
-    body = r.json()
-    assert set(body) == {"error"}, body
-    err = body["error"]
-    assert err["code"] == code, body
-    assert isinstance(err.get("message"), str) and err["message"], body
-    rid = r.headers.get("X-Request-Id")
-    assert rid and SANE_ID.match(rid), r.headers
-    assert err.get("request_id") == rid, (body, rid)
-    return err
-
-
-def needs_pool(d):
-    if d.pool is None:
-        pytest.skip(f"{d.name}: no self-managed pool in this deployment")
+from conftest import JSON_CT, MEMBERS, POOL_THREADS, SANE_ID, Stream, TEAMS, assert_error, needs_pool, wait_until
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import ALL_DEPLOYMENTS, DEPLOY, REPO, SPEC, SpecChecker
+from conftest import ALL_DEPLOYMENTS, DEPLOY, JSON_CT, REPO, SPEC, SpecChecker
 
 try:
     from playwright.sync_api import sync_playwright
@@ -40,7 +40,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 SHOTS = Path(os.environ.get("LOOPED_TEST_SCREENSHOTS", REPO / "var" / "test" / "screenshots"))
 BUNDLE = DEPLOY / "www" / "vendor" / "scalar" / "api-reference.js"
 RESOURCES = ["customers", "invoices", "products", "projects", "tasks", "time_entries"]
-JSON_CT = re.compile(r"^application/json\b")
 
 
 def _browser_deployments():

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import quote, urljoin
 
 import pytest
+from conftest import assert_error
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
@@ -28,8 +29,6 @@ RESOURCES = ["customers", "products", "invoices", "projects", "tasks", "time_ent
 # The deployment that runs the 250-object pagination test (the others skip it).
 PAGINATION_DEPLOYMENT = "lighttpd-pool"
 
-SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-JSON_CT = re.compile(r"^application/json\b")
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
@@ -46,24 +45,6 @@ PROPERTIES = {r: _properties(r) for r in RESOURCES}
 
 def token():
     return uuid.uuid4().hex[:12]
-
-
-def assert_error(r, status, code):
-    """The error envelope of api.md §1, with request_id equal to the X-Request-Id header."""
-    assert r.status_code == status, f"{r.request.method} {r.url}: {r.status_code} {r.text[:400]}"
-    assert JSON_CT.match(r.headers.get("Content-Type", "")), r.headers.get("Content-Type")
-    body = r.json()
-    assert set(body) == {"error"}, body
-    err = body["error"]
-    if isinstance(code, str):
-        assert err["code"] == code, body
-    else:
-        assert err["code"] in code, body
-    assert isinstance(err.get("message"), str) and err["message"], body
-    rid = r.headers.get("X-Request-Id")
-    assert rid and SANE_ID.match(rid), r.headers
-    assert err.get("request_id") == rid, (body, rid)
-    return err
 
 
 def assert_details(err, field):
