@@ -416,6 +416,35 @@ json_t *store_find(struct store *st, const char *collection, const bson_t *filte
     return f.out;
 }
 
+void store_and_begin(struct store_and *a)
+{
+    bson_init(&a->array);
+    a->n = 0;
+}
+
+bson_t *store_and_next(struct store_and *a)
+{
+    char idx[16];
+    const char *key;
+
+    bson_uint32_to_string(a->n++, &key, idx, sizeof idx);
+    bson_append_document_begin(&a->array, key, -1, &a->cond);
+    return &a->cond;
+}
+
+void store_and_done(struct store_and *a)
+{
+    bson_append_document_end(&a->array, &a->cond);
+}
+
+void store_and_finish(struct store_and *a, bson_t *filter)
+{
+    /* $and may not be empty: without conditions, leave it out. */
+    if (a->n > 0)
+        bson_append_array(filter, "$and", -1, &a->array);
+    bson_destroy(&a->array);
+}
+
 void store_append_after(bson_t *doc, const char *time_field, int64_t at, const char *id,
                         bool id_is_oid)
 {
@@ -638,8 +667,7 @@ static int index_create(struct store *st, const struct index_spec *ix, struct ap
     }
 }
 
-static int store_insert(struct store *st, const char *collection, const bson_t *doc,
-                        struct app_error *err)
+int store_insert(struct store *st, const char *collection, const bson_t *doc, struct app_error *err)
 {
     mongoc_client_t *c = store_pop(st, err);
     mongoc_collection_t *coll = NULL;

@@ -128,13 +128,10 @@ static json_t *audit_to_json(const bson_t *d)
 
 json_t *store_audit_list(struct store *st, const struct audit_query *q, struct app_error *err)
 {
-    bson_t filter = BSON_INITIALIZER, and, cond, sub;
+    bson_t filter = BSON_INITIALIZER, range;
     bson_t *opts = BCON_NEW("sort", "{", "at", BCON_INT32(-1), "_id", BCON_INT32(-1), "}", "limit",
                             BCON_INT64((int64_t)q->limit));
     json_t *out;
-    int i = 0;
-    char idx[16];
-    const char *key;
 
     BSON_APPEND_UTF8(&filter, "team_id", q->team);
     if (q->key_id)
@@ -143,35 +140,17 @@ json_t *store_audit_list(struct store *st, const struct audit_query *q, struct a
         BSON_APPEND_UTF8(&filter, "actor.id", q->actor);
     if (q->action)
         BSON_APPEND_UTF8(&filter, "action", q->action);
-    bson_append_array_begin(&filter, "$and", -1, &and);
-#define NEXT_COND() (bson_uint32_to_string((uint32_t)i++, &key, idx, sizeof idx), key)
-    if (q->since) {
-        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
-        BSON_APPEND_DOCUMENT_BEGIN(&cond, "at", &sub);
-        BSON_APPEND_DATE_TIME(&sub, "$gte", q->since);
-        bson_append_document_end(&cond, &sub);
-        bson_append_document_end(&and, &cond);
+    if (q->since || q->until) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "at", &range);
+        if (q->since)
+            BSON_APPEND_DATE_TIME(&range, "$gte", q->since);
+        if (q->until)
+            BSON_APPEND_DATE_TIME(&range, "$lte", q->until);
+        bson_append_document_end(&filter, &range);
     }
-    if (q->until) {
-        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
-        BSON_APPEND_DOCUMENT_BEGIN(&cond, "at", &sub);
-        BSON_APPEND_DATE_TIME(&sub, "$lte", q->until);
-        bson_append_document_end(&cond, &sub);
-        bson_append_document_end(&and, &cond);
-    }
-    if (q->after_id) {
-        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
-        store_append_after(&cond, "at", q->after_at, q->after_id, true);
-        bson_append_document_end(&and, &cond);
-    }
-#undef NEXT_COND
-    if (i == 0) {
-        bson_append_document_begin(&and, "0", -1, &cond);
-        BSON_APPEND_UTF8(&cond, "team_id", q->team);
-        bson_append_document_end(&and, &cond);
-    }
-    bson_append_array_end(&filter, &and);
-
+    /* The only $or of this filter: it can stand at the top. */
+    if (q->after_id)
+        store_append_after(&filter, "at", q->after_at, q->after_id, true);
     out = store_find(st, "audit", &filter, opts, audit_to_json, err);
     bson_destroy(&filter);
     bson_destroy(opts);

@@ -28,26 +28,13 @@ static void doc_to_bson(const char *team, json_t *doc, bson_t *out)
 int store_doc_insert(struct store *st, const char *collection, const char *team, json_t *doc,
                      struct app_error *err)
 {
-    mongoc_client_t *c = store_pop(st, err);
-    mongoc_collection_t *coll = NULL;
     bson_t b = BSON_INITIALIZER;
-    bson_error_t be;
-    int ret = -1;
+    int rc;
 
-    if (c == NULL)
-        return -1;
     doc_to_bson(team, doc, &b);
-    coll = mongoc_client_get_collection(c, st->db, collection);
-    if (!mongoc_collection_insert_one(coll, &b, NULL, NULL, &be)) {
-        store_fail(err, &be, collection);
-        goto done;
-    }
-    ret = 0;
-done:
+    rc = store_insert(st, collection, &b, err);
     bson_destroy(&b);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
-    return ret;
+    return rc;
 }
 
 static json_t *doc_find(struct store *st, const char *collection, const bson_t *filter,

@@ -79,14 +79,9 @@ static void append_scopes(bson_t *doc, const struct api_key *k)
 
 int store_key_insert(struct store *st, const struct api_key *k, struct app_error *err)
 {
-    mongoc_client_t *c = store_pop(st, err);
-    mongoc_collection_t *coll = NULL;
     bson_t doc = BSON_INITIALIZER;
-    bson_error_t be;
-    int ret = -1;
+    int rc;
 
-    if (c == NULL)
-        return -1;
     BSON_APPEND_UTF8(&doc, "_id", k->id);
     BSON_APPEND_UTF8(&doc, "team_id", k->team_id);
     BSON_APPEND_UTF8(&doc, "name", k->name);
@@ -101,17 +96,9 @@ int store_key_insert(struct store *st, const struct api_key *k, struct app_error
     store_append_date(&doc, "updated_at", k->updated_at);
     store_append_date(&doc, "revoked_at", 0);
     BSON_APPEND_NULL(&doc, "revoked_by");
-    coll = mongoc_client_get_collection(c, st->db, "api_keys");
-    if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &be)) {
-        store_fail(err, &be, "api_keys");
-        goto done;
-    }
-    ret = 0;
-done:
+    rc = store_insert(st, "api_keys", &doc, err);
     bson_destroy(&doc);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
-    return ret;
+    return rc;
 }
 
 struct key_rows {
@@ -173,10 +160,10 @@ static int key_find(struct store *st, const bson_t *filter, const bson_t *opts, 
     return rc;
 }
 
-int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
-                      struct app_error *err)
+/* The one key matching filter (which it destroys): 0 and *out, 1 if none, -1. */
+static int key_find_one(struct store *st, bson_t *filter, struct api_key *out,
+                        struct app_error *err)
 {
-    bson_t *filter = BCON_NEW("hash", BCON_UTF8(hash));
     bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
     size_t n;
     int rc = key_find(st, filter, opts, out, 1, &n, err);
@@ -184,84 +171,65 @@ int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
     bson_destroy(filter);
     bson_destroy(opts);
     return rc < 0 ? -1 : n == 0;
+}
+
+int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
+                      struct app_error *err)
+{
+    return key_find_one(st, BCON_NEW("hash", BCON_UTF8(hash)), out, err);
 }
 
 int store_key_get(struct store *st, const char *team, const char *id, struct api_key *out,
                   struct app_error *err)
 {
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team));
-    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
-    size_t n;
-    int rc = key_find(st, filter, opts, out, 1, &n, err);
-
-    bson_destroy(filter);
-    bson_destroy(opts);
-    return rc < 0 ? -1 : n == 0;
+    return key_find_one(st, BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team)), out, err);
 }
 
 int store_key_list(struct store *st, const struct key_query *q, struct api_key *out, size_t *n,
                    struct app_error *err)
 {
-    bson_t filter = BSON_INITIALIZER, and, cond, sub;
+    bson_t filter = BSON_INITIALIZER, sub;
     bson_t *opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
                             "limit", BCON_INT64((int64_t)q->limit));
-    int i = 0, rc;
-    char idx[16];
-    const char *key;
+    struct store_and and;
+    int rc;
 
-    /* Every condition goes into one $and, so that each can use $or freely. */
+    /* Plain conditions on the filter; the two that need an $or go into an $and. */
+    store_and_begin(&and);
     BSON_APPEND_UTF8(&filter, "team_id", q->team);
-    bson_append_array_begin(&filter, "$and", -1, &and);
-#define NEXT_COND() (bson_uint32_to_string((uint32_t)i++, &key, idx, sizeof idx), key)
     if (q->status == KEY_REVOKED) {
-        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
-        BSON_APPEND_DOCUMENT_BEGIN(&cond, "revoked_at", &sub);
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "revoked_at", &sub);
         BSON_APPEND_NULL(&sub, "$ne");
-        bson_append_document_end(&cond, &sub);
-        bson_append_document_end(&and, &cond);
-    } else if (q->status == KEY_EXPIRED || q->status == KEY_ACTIVE) {
-        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
-        BSON_APPEND_NULL(&cond, "revoked_at");
-        bson_append_document_end(&and, &cond);
-        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
-        if (q->status == KEY_EXPIRED) {
-            BSON_APPEND_DOCUMENT_BEGIN(&cond, "expires_at", &sub);
-            BSON_APPEND_DATE_TIME(&sub, "$lte", q->now);
-            bson_append_document_end(&cond, &sub);
-        } else {
-            bson_t or, alt;
+        bson_append_document_end(&filter, &sub);
+    } else if (q->status == KEY_EXPIRED) {
+        BSON_APPEND_NULL(&filter, "revoked_at");
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "expires_at", &sub);
+        BSON_APPEND_DATE_TIME(&sub, "$lte", q->now);
+        bson_append_document_end(&filter, &sub);
+    } else if (q->status == KEY_ACTIVE) {
+        bson_t or, alt, *cond;
 
-            BSON_APPEND_ARRAY_BEGIN(&cond, "$or", & or);
-            BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
-            BSON_APPEND_NULL(&alt, "expires_at");
-            bson_append_document_end(& or, &alt);
-            BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
-            BSON_APPEND_DOCUMENT_BEGIN(&alt, "expires_at", &sub);
-            BSON_APPEND_DATE_TIME(&sub, "$gt", q->now);
-            bson_append_document_end(&alt, &sub);
-            bson_append_document_end(& or, &alt);
-            bson_append_array_end(&cond, & or);
-        }
-        bson_append_document_end(&and, &cond);
+        BSON_APPEND_NULL(&filter, "revoked_at");
+        cond = store_and_next(&and);
+        BSON_APPEND_ARRAY_BEGIN(cond, "$or", & or);
+        BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
+        BSON_APPEND_NULL(&alt, "expires_at");
+        bson_append_document_end(& or, &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(&alt, "expires_at", &sub);
+        BSON_APPEND_DATE_TIME(&sub, "$gt", q->now);
+        bson_append_document_end(&alt, &sub);
+        bson_append_document_end(& or, &alt);
+        bson_append_array_end(cond, & or);
+        store_and_done(&and);
     }
-    if (q->q && q->q[0]) {
-        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
-        store_append_contains(&cond, "name", q->q);
-        bson_append_document_end(&and, &cond);
-    }
+    if (q->q && q->q[0])
+        store_append_contains(&filter, "name", q->q);
     if (q->after_id) {
-        bson_append_document_begin(&and, NEXT_COND(), -1, &cond);
-        store_append_after(&cond, "created_at", q->after_at, q->after_id, false);
-        bson_append_document_end(&and, &cond);
+        store_append_after(store_and_next(&and), "created_at", q->after_at, q->after_id, false);
+        store_and_done(&and);
     }
-#undef NEXT_COND
-    if (i == 0) {
-        /* $and may not be empty: match everything of the team. */
-        bson_append_document_begin(&and, "0", -1, &cond);
-        BSON_APPEND_UTF8(&cond, "team_id", q->team);
-        bson_append_document_end(&and, &cond);
-    }
-    bson_append_array_end(&filter, &and);
+    store_and_finish(&and, &filter);
     rc = key_find(st, &filter, opts, out, q->limit, n, err);
     bson_destroy(&filter);
     bson_destroy(opts);

@@ -42,6 +42,22 @@ typedef json_t *(*store_row_fn)(const bson_t *doc);
 json_t *store_find(struct store *st, const char *collection, const bson_t *filter,
                    const bson_t *opts, store_row_fn row, struct app_error *err);
 
+/* Inserts one document (acknowledged). 0, or -1 with err set (conflict on a duplicate key). */
+int store_insert(struct store *st, const char *collection, const bson_t *doc,
+                 struct app_error *err);
+
+/* Conditions joined with $and, for filters that need more than one $or:
+ *   store_and_begin(&a); cond = store_and_next(&a); ...append to cond...; store_and_done(&a);
+ *   store_and_finish(&a, filter);   (adds "$and" to filter only if there was a condition) */
+struct store_and {
+    bson_t array, cond;
+    uint32_t n;
+};
+void store_and_begin(struct store_and *a);
+bson_t *store_and_next(struct store_and *a);
+void store_and_done(struct store_and *a);
+void store_and_finish(struct store_and *a, bson_t *filter);
+
 /* Appends the "$or" of a page that continues after (at, id) in the order time_field desc,
  * _id desc: {time_field < at} or {time_field == at, _id < id}. */
 void store_append_after(bson_t *doc, const char *time_field, int64_t at, const char *id,
