@@ -138,9 +138,15 @@ static int run(struct store *st, const struct config *cfg, int argc, char **argv
     if (strcmp(cmd, "init") == 0 && argc == 1) {
         if (pepper_create(cfg->pepper_file) != 0)
             return 1;
+        size_t added;
+
         if (store_indexes_create(st, err) != 0)
             return -1;
         printf("indexes ready in database %s\n", cfg->db);
+        if (store_key_digests_backfill(st, &added, err) != 0)
+            return -1;
+        if (added > 0)
+            printf("digest documents added for %zu keys\n", added);
         return 0;
     }
     if (strcmp(cmd, "team") == 0 && strcmp(sub, "create") == 0) {

@@ -89,10 +89,10 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     uri_default(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, t * 5 > 10000 ? t * 5 : 10000);
     uri_default(st->uri, MONGOC_URI_HEARTBEATFREQUENCYMS, 2000);
     /* Each popped client holds its own connection: a small pool keeps the store's connection
-     * count at about 4 per worker process (3 clients + the monitor). The request threads
-     * rarely need the store at once (keys come from the cache), and a thread that finds the
-     * pool empty waits at most waitQueueTimeoutMS. */
-    uri_default(st->uri, MONGOC_URI_MAXPOOLSIZE, 3);
+     * count at 4 per worker process (2 clients, the pool's monitor, and the key-change feed's
+     * own client). The request threads rarely need the store at once (keys come from the
+     * cache), and a thread that finds the pool empty waits at most waitQueueTimeoutMS. */
+    uri_default(st->uri, MONGOC_URI_MAXPOOLSIZE, 2);
     if (!mongoc_uri_has_option(st->uri, MONGOC_URI_APPNAME))
         mongoc_uri_set_appname(st->uri, "looped");
     st->pool = mongoc_client_pool_new_with_error(st->uri, &be);
@@ -114,6 +114,7 @@ void store_close(struct store *st)
 {
     if (st == NULL)
         return;
+    mongoc_client_destroy(st->feed);
     mongoc_client_pool_destroy(st->pool);
     mongoc_uri_destroy(st->uri);
     bson_free(st->db);
@@ -360,14 +361,25 @@ int store_find_each(struct store *st, const char *collection, const bson_t *filt
                     const bson_t *opts, store_each_fn fn, void *ctx, struct app_error *err)
 {
     mongoc_client_t *c = store_pop(st, err);
+    int ret;
+
+    if (c == NULL)
+        return -1;
+    ret = store_find_each_on(st, c, collection, filter, opts, fn, ctx, err);
+    mongoc_client_pool_push(st->pool, c);
+    return ret;
+}
+
+int store_find_each_on(struct store *st, mongoc_client_t *c, const char *collection,
+                       const bson_t *filter, const bson_t *opts, store_each_fn fn, void *ctx,
+                       struct app_error *err)
+{
     mongoc_collection_t *coll = NULL;
     mongoc_cursor_t *cur = NULL;
     const bson_t *doc;
     bson_error_t be;
     int ret = -1;
 
-    if (c == NULL)
-        return -1;
     coll = mongoc_client_get_collection(c, st->db, collection);
     cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
     while (mongoc_cursor_next(cur, &doc)) {
@@ -385,8 +397,35 @@ int store_find_each(struct store *st, const char *collection, const bson_t *filt
 done:
     mongoc_cursor_destroy(cur);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
     return ret;
+}
+
+struct by_id {
+    const char *team;
+    store_each_fn fn;
+    void *ctx;
+    bool found;
+};
+
+static int by_id_row(const bson_t *doc, void *ctx)
+{
+    struct by_id *b = ctx;
+
+    if (b->found || strcmp(store_utf8(doc, "team_id"), b->team) != 0)
+        return 0;
+    b->found = true;
+    return b->fn(doc, b->ctx);
+}
+
+int store_find_by_id(struct store *st, const char *collection, const char *team, const char *id,
+                     const bson_t *opts, store_each_fn fn, void *ctx, struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+    struct by_id b = {team, fn, ctx, false};
+    int rc = store_find_each(st, collection, filter, opts, by_id_row, &b, err);
+
+    bson_destroy(filter);
+    return rc != 0 ? -1 : !b.found;
 }
 
 struct find_json {

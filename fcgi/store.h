@@ -57,6 +57,21 @@ int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
 int store_key_get(struct store *st, const char *team, const char *id, struct api_key *out,
                   struct app_error *err);
 
+/* Gives every key that lacks one its digest document (api_key_digests), then records that all
+ * keys have one, so that a digest without one is known to be unknown (looped-admin init;
+ * idempotent). *added counts the documents added. */
+int store_key_digests_backfill(struct store *st, size_t *added, struct app_error *err);
+
+/* The feed of key changes (api_key_changes): a record {key_id, at} for every edit, revoke and
+ * delete, which each worker process reads in full a few times a second (keysync.c) to forget
+ * those keys. store_key_changes calls fn(change_id, key_id, ctx) for every record (fn returns
+ * -1 to stop: out of memory) over a client of its own: one thread only. prune removes the
+ * records older than before (wall ms). */
+typedef int (*store_key_change_fn)(const char *change_id, const char *key_id, void *ctx);
+int store_key_changed(struct store *st, const char *id, struct app_error *err);
+int store_key_changes(struct store *st, store_key_change_fn fn, void *ctx, struct app_error *err);
+int store_key_changes_prune(struct store *st, int64_t before, struct app_error *err);
+
 /* A page of a team's keys, newest first (created_at, then id, descending). */
 struct key_query {
     const char *team;

@@ -43,20 +43,22 @@ static json_t *doc_find(struct store *st, const char *collection, const bson_t *
     return store_find(st, collection, filter, opts, store_doc_json, err);
 }
 
+static int doc_row(const bson_t *doc, void *ctx)
+{
+    json_t **out = ctx;
+
+    *out = store_doc_json(doc);
+    return *out ? 0 : -1;
+}
+
 json_t *store_doc_get(struct store *st, const char *collection, const char *team, const char *id,
                       struct app_error *err)
 {
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team));
-    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
-    json_t *rows = doc_find(st, collection, filter, opts, err), *doc = NULL;
+    json_t *doc = NULL;
+    int rc = store_find_by_id(st, collection, team, id, NULL, doc_row, &doc, err);
 
-    bson_destroy(filter);
-    bson_destroy(opts);
-    if (rows && json_array_size(rows) == 1)
-        doc = json_incref(json_array_get(rows, 0));
-    else if (rows)
+    if (rc == 1)
         error_set(err, ERR_NOT_FOUND, NULL);
-    json_decref(rows);
     return doc;
 }
 
@@ -122,16 +124,17 @@ int store_doc_delete(struct store *st, const char *collection, const char *team,
     return rc < 0 ? -1 : n == 0;
 }
 
+static int exists_row(const bson_t *doc, void *ctx)
+{
+    return 0;
+}
+
 int store_doc_exists(struct store *st, const char *collection, const char *team, const char *id,
                      struct app_error *err)
 {
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team));
-    bson_t *opts = BCON_NEW("limit", BCON_INT64(1), "projection", "{", "_id", BCON_INT32(1), "}");
-    json_t *rows = doc_find(st, collection, filter, opts, err);
-    int rc = rows ? json_array_size(rows) > 0 : -1;
+    bson_t *opts = BCON_NEW("projection", "{", "team_id", BCON_INT32(1), "}");
+    int rc = store_find_by_id(st, collection, team, id, opts, exists_row, NULL, err);
 
-    json_decref(rows);
-    bson_destroy(filter);
     bson_destroy(opts);
-    return rc;
+    return rc < 0 ? -1 : rc == 0;
 }

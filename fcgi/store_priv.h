@@ -4,6 +4,7 @@
 #define LOOPED_STORE_PRIV_H
 
 #include <mongoc/mongoc.h>
+#include <stdatomic.h>
 
 #include "store.h"
 
@@ -11,6 +12,9 @@ struct store {
     mongoc_client_pool_t *pool;
     mongoc_uri_t *uri;
     char *db;
+    mongoc_client_t *feed; /* store_key_changes' own client, made on first use */
+    atomic_bool digests_complete; /* store_keys.c: every key has its digest document */
+    atomic_llong digests_checked; /* when that was last looked up (monotonic ms) */
 };
 
 /* Sets err from a driver error (unavailable, conflict or internal) with the driver's text
@@ -35,6 +39,18 @@ void store_append_date(bson_t *doc, const char *key, int64_t ms);
 typedef int (*store_each_fn)(const bson_t *doc, void *ctx);
 int store_find_each(struct store *st, const char *collection, const bson_t *filter,
                     const bson_t *opts, store_each_fn fn, void *ctx, struct app_error *err);
+
+/* The document of team with this _id: calls fn(doc, ctx) and returns 0, or returns 1 if there
+ * is none (or it belongs to another team), or -1 with err set. The filter is {_id} alone and
+ * the team is compared here: every store answers that from its primary key, while FerretDB's
+ * SQLite backend scans the whole collection for any other filter. */
+int store_find_by_id(struct store *st, const char *collection, const char *team, const char *id,
+                     const bson_t *opts, store_each_fn fn, void *ctx, struct app_error *err);
+
+/* store_find_each on a client the caller holds. */
+int store_find_each_on(struct store *st, mongoc_client_t *c, const char *collection,
+                       const bson_t *filter, const bson_t *opts, store_each_fn fn, void *ctx,
+                       struct app_error *err);
 
 /* The documents of find(filter, opts) as a new JSON array, each made by row(); NULL with err
  * set. */
