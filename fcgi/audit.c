@@ -97,7 +97,7 @@ static struct touch *touch_slot(const char *key_id)
     return NULL;
 }
 
-void audit_touch(const char *key_id, int64_t at, const char *ip)
+void audit_touch(const char *key_id, int64_t at, const char *ip, bool never_used)
 {
     struct touch *t;
 
@@ -114,8 +114,17 @@ void audit_touch(const char *key_id, int64_t at, const char *ip)
         log_warn("audit: last-used table full; %s not recorded this time", key_id);
         return;
     }
-    if (t->key_id[0] == '\0')
+    if (t->key_id[0] == '\0') {
         snprintf(t->key_id, sizeof t->key_id, "%s", key_id);
+        if (!never_used) {
+            /* As if written between 0 and 60 s ago: due within the next 60 s. */
+            int64_t h = (int64_t)((size_t)(t - q.touches) * 2654435761u % TOUCH_EVERY_MS);
+
+            t->written = util_mono_ms() - h;
+            if (t->written <= 0)
+                t->written = 1;
+        }
+    }
     if (at > t->pending_at) {
         t->pending_at = at;
         snprintf(t->pending_ip, sizeof t->pending_ip, "%s", ip);
@@ -178,6 +187,7 @@ static void *writer(void *arg)
     int64_t next_touch = 0, next_purge = util_mono_ms() + 60000, retry = 0;
     int64_t stop_since = 0;
 
+    store_use_background();
     for (;;) {
         size_t n = 0;
         bool stopping, touch_now;

@@ -38,9 +38,12 @@ int audit_start(struct store *st, const struct config *cfg);
  * is never dropped (back-pressure). Cannot fail after audit_start. */
 void audit_submit(struct audit_rec *rec);
 
-/* Notes a use of key_id at `at` from ip. The first use in this process is written at once;
- * later ones at most once per key every 60 s (design.md §3 step 6). */
-void audit_touch(const char *key_id, int64_t at, const char *ip);
+/* Notes a use of key_id at `at` from ip; at most one write per key every 60 s (design.md §3
+ * step 6). never_used says the store had no use of the key when it was read: that first use is
+ * written at once (api.md: visible within 2 s). Otherwise this process's first write of the
+ * key comes within 60 s, at a point that depends on the key, so that a restart does not write
+ * every key at once. */
+void audit_touch(const char *key_id, int64_t at, const char *ip, bool never_used);
 
 /* Writes everything queued and pending, then stops the writer thread. Call after the request
  * threads have stopped. */

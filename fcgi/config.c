@@ -40,7 +40,7 @@ static const struct setting settings[] = {
     {"LOOPED_WORKERS", SET_INT, F(workers), "2", 1, 256},
     {"LOOPED_THREADS", SET_INT, F(threads), "0", 0, 256},
     {"LOOPED_DB_TIMEOUT_MS", SET_INT, F(db_timeout_ms), "2000", 100, 60000},
-    {"LOOPED_KEY_CACHE_TTL_MS", SET_INT, F(key_cache_ttl_ms), "1000", 0, 1000},
+    {"LOOPED_KEY_CACHE_TTL_MS", SET_INT, F(key_cache_ttl_ms), "3600000", 0, 86400000},
     {"LOOPED_AUDIT_RETENTION_DAYS", SET_INT, F(audit_retention_days), "365", 1, 36500},
     {"LOOPED_LOG_LEVEL", SET_LOG_LEVEL, F(log_level), "info", 0, 0},
     {"LOOPED_TEST_ROUTES", SET_BOOL, F(test_routes), "0", 0, 0},

@@ -1,83 +1,254 @@
-/* keycache.c: a direct-mapped table of recently seen key digests, one mutex per process.
- * Positive entries live at most the configured TTL (<= 1 s): that bounds how long another
- * worker may still accept a revoked key. */
+/* keycache.c: a 16-way set-associative table of recently seen key digests, one mutex per
+ * process. Wide sets keep conflict misses rare at high load (10,000 keys in 16,384 entries:
+ * with 4 ways, 3% of the sets overflowed and their keys kept evicting each other), and fill
+ * each set's ways in order, so resident memory grows with the keys cached, not with the table;
+ * a per-set array of tags keeps a lookup to one cache line plus the entry it finds.
+ *
+ * How long a positive entry may be trusted is what bounds the delay of a revoke in other
+ * processes. While keysync.c keeps applying the store's feed of key changes (at least once
+ * per grace period), an entry lives up to ttl: a change reaches it through keycache_forget
+ * well within grace. When the feed cannot be read, every entry older than grace is stale,
+ * exactly as if the cache had a grace-long TTL. */
 #include "keycache.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
-#define KEYCACHE_SLOTS 4096 /* power of two; ~4.5 MB, touched lazily */
+#define KEYCACHE_SETS 1024 /* power of two */
+#define KEYCACHE_WAYS 16   /* 16,384 entries of ~1 KB, touched as they fill */
 
 struct slot {
     struct key_auth key;
-    int64_t stored; /* monotonic ms; 0: empty */
+    int64_t stored; /* monotonic ms when the lookup that read it started; 0: empty */
 };
 
-static struct slot slots[KEYCACHE_SLOTS];
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int64_t ttl_pos, ttl_neg;
+#define INFLIGHT_MAX 64 /* digests being looked up at once; more just look up unshared */
 
-void keycache_init(int64_t ttl_ms, int64_t neg_ttl_ms)
+struct inflight {
+    unsigned char digest[AUTH_DIGEST_LEN];
+    bool used;
+};
+
+static struct slot slots[KEYCACHE_SETS * KEYCACHE_WAYS];
+static uint32_t tags[KEYCACHE_SETS * KEYCACHE_WAYS]; /* digest bytes 4-7 of each entry */
+static struct inflight inflight[INFLIGHT_MAX];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t landed = PTHREAD_COND_INITIALIZER; /* a lookup ended */
+static int64_t ttl_pos, ttl_neg, ttl_grace;
+static int64_t forgot_at;  /* last keycache_forget */
+static int64_t sync_last;  /* start of the last poll of the change feed; 0: none yet */
+static int64_t sync_since; /* since when no change can have been missed */
+
+void keycache_init(int64_t ttl, int64_t neg_ttl, int64_t grace)
 {
-    ttl_pos = ttl_ms;
-    ttl_neg = neg_ttl_ms;
+    ttl_pos = ttl;
+    ttl_neg = neg_ttl;
+    ttl_grace = grace < ttl ? grace : ttl;
 }
 
-/* The digest is an HMAC output: its first bytes are already uniformly distributed. */
-static struct slot *slot_of(const unsigned char *digest)
+/* The digest is an HMAC output: its first bytes are already uniformly distributed. Bytes 0-3
+ * choose the set, bytes 4-7 are the tag. */
+static size_t set_of(const unsigned char *digest)
 {
     uint32_t h;
 
     memcpy(&h, digest, sizeof h);
-    return &slots[h & (KEYCACHE_SLOTS - 1)];
+    return (h & (KEYCACHE_SETS - 1)) * KEYCACHE_WAYS;
+}
+
+static uint32_t tag_of(const unsigned char *digest)
+{
+    uint32_t t;
+
+    memcpy(&t, digest + 4, sizeof t);
+    return t;
+}
+
+static bool negative(const struct slot *s)
+{
+    return s->key.key.id[0] == '\0';
+}
+
+/* Whether the entry may still be used at now (called with the lock held). */
+static bool fresh(const struct slot *s, int64_t now)
+{
+    int64_t age = now - s->stored;
+
+    if (s->stored == 0)
+        return false;
+    if (negative(s))
+        return age < ttl_neg;
+    if (age < ttl_grace)
+        return true;
+    return age < ttl_pos && s->stored >= sync_since && now - sync_last < ttl_grace;
+}
+
+/* Looks digest up in its set (called with the lock held). */
+static enum keycache_result lookup(const unsigned char *digest, struct key_auth *out)
+{
+    size_t set = set_of(digest);
+    uint32_t tag = tag_of(digest);
+    int64_t now = util_mono_ms();
+
+    for (size_t i = set; i < set + KEYCACHE_WAYS; i++) {
+        struct slot *s = &slots[i];
+
+        if (tags[i] != tag || s->stored == 0 || memcmp(s->key.digest, digest, AUTH_DIGEST_LEN) != 0)
+            continue;
+        /* A stale entry stays: while the feed is late, it may become good again. */
+        if (!fresh(s, now))
+            return KEYCACHE_MISS;
+        if (negative(s))
+            return KEYCACHE_UNKNOWN;
+        *out = s->key;
+        return KEYCACHE_HIT;
+    }
+    return KEYCACHE_MISS;
+}
+
+static struct inflight *inflight_of(const unsigned char *digest)
+{
+    for (struct inflight *f = inflight; f < inflight + INFLIGHT_MAX; f++) {
+        if (f->used && memcmp(f->digest, digest, AUTH_DIGEST_LEN) == 0)
+            return f;
+    }
+    return NULL;
 }
 
 enum keycache_result keycache_get(const unsigned char digest[AUTH_DIGEST_LEN], struct key_auth *out)
 {
-    enum keycache_result r = KEYCACHE_MISS;
-    struct slot *s = slot_of(digest);
-    int64_t now;
+    enum keycache_result r;
+    struct timespec until;
+    bool waited = false;
 
     if (ttl_pos <= 0)
         return KEYCACHE_MISS;
-    now = util_mono_ms();
     pthread_mutex_lock(&lock);
-    if (s->stored && memcmp(s->key.digest, digest, AUTH_DIGEST_LEN) == 0) {
-        bool negative = s->key.key.id[0] == '\0';
+    while ((r = lookup(digest, out)) == KEYCACHE_MISS) {
+        struct inflight *f = inflight_of(digest);
 
-        if (now - s->stored < (negative ? ttl_neg : ttl_pos)) {
-            r = negative ? KEYCACHE_UNKNOWN : KEYCACHE_HIT;
-            if (!negative)
-                *out = s->key;
-        } else {
-            s->stored = 0;
+        if (f == NULL) {
+            /* This thread looks it up; a full table only means no sharing. */
+            for (f = inflight; f < inflight + INFLIGHT_MAX && f->used; f++)
+                ;
+            if (f < inflight + INFLIGHT_MAX) {
+                memcpy(f->digest, digest, AUTH_DIGEST_LEN);
+                f->used = true;
+            }
+            break;
         }
+        if (!waited) {
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += KEYCACHE_WAIT_MS / 1000;
+            waited = true;
+        }
+        if (pthread_cond_timedwait(&landed, &lock, &until) != 0)
+            break; /* the other lookup is slow: look it up too */
     }
     pthread_mutex_unlock(&lock);
     return r;
 }
 
-void keycache_put(const struct key_auth *k)
+/* Ends the lookup of digest, if it was shared (called with the lock held). */
+static void landed_one(const unsigned char *digest)
 {
-    struct slot *s = slot_of(k->digest);
+    struct inflight *f = inflight_of(digest);
 
-    if (ttl_pos <= 0)
-        return;
+    if (f) {
+        f->used = false;
+        pthread_cond_broadcast(&landed);
+    }
+}
+
+void keycache_done(const unsigned char digest[AUTH_DIGEST_LEN])
+{
     pthread_mutex_lock(&lock);
-    s->key = *k;
-    s->stored = util_mono_ms();
+    landed_one(digest);
     pthread_mutex_unlock(&lock);
 }
 
-void keycache_forget(const char *key_id)
+void keycache_put(const struct key_auth *k, int64_t read_started)
 {
-    /* A linear scan: revoke and delete are rare, and the table is small. */
+    struct slot *set = &slots[set_of(k->digest)], *s = NULL;
+    int64_t now;
+
+    if (ttl_pos <= 0)
+        return;
+    now = util_mono_ms();
     pthread_mutex_lock(&lock);
-    for (size_t i = 0; i < KEYCACHE_SLOTS; i++) {
-        if (slots[i].stored && strcmp(slots[i].key.key.id, key_id) == 0)
-            slots[i].stored = 0;
+    landed_one(k->digest);
+    if (read_started <= forgot_at)
+        goto done;
+    /* The same digest, else the first free way, else a stale one, else the oldest negative
+     * entry, else the oldest entry. */
+    for (int w = 0; w < KEYCACHE_WAYS && s == NULL; w++) {
+        if (set[w].stored && memcmp(set[w].key.digest, k->digest, AUTH_DIGEST_LEN) == 0)
+            s = &set[w];
     }
+    for (int w = 0; w < KEYCACHE_WAYS && s == NULL; w++) {
+        if (set[w].stored == 0)
+            s = &set[w];
+    }
+    for (int w = 0; w < KEYCACHE_WAYS && s == NULL; w++) {
+        if (!fresh(&set[w], now))
+            s = &set[w];
+    }
+    if (s == NULL) {
+        s = set;
+        for (struct slot *c = set + 1; c < set + KEYCACHE_WAYS; c++) {
+            if ((negative(c) && !negative(s)) ||
+                (negative(c) == negative(s) && c->stored < s->stored))
+                s = c;
+        }
+    }
+    s->key = *k;
+    s->stored = read_started;
+    tags[s - slots] = tag_of(k->digest);
+done:
+    pthread_mutex_unlock(&lock);
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void keycache_forget(const char *const *ids, size_t n)
+{
+    const char *one[1], **sorted;
+
+    if (n == 0)
+        return;
+    sorted = n == 1 ? one : malloc(n * sizeof *sorted);
+    /* Out of memory: forgetting every positive entry is always correct. */
+    if (sorted)
+        memcpy(sorted, ids, n * sizeof *sorted);
+    if (sorted && n > 1)
+        qsort(sorted, n, sizeof *sorted, id_cmp);
+    /* One linear scan: changes are rare, and the table is small. */
+    pthread_mutex_lock(&lock);
+    forgot_at = util_mono_ms();
+    for (struct slot *s = slots; s < slots + KEYCACHE_SETS * KEYCACHE_WAYS; s++) {
+        const char *id = s->key.key.id;
+
+        if (s->stored && !negative(s) &&
+            (sorted == NULL || bsearch(&id, sorted, n, sizeof *sorted, id_cmp)))
+            s->stored = 0;
+    }
+    pthread_mutex_unlock(&lock);
+    if (sorted != one)
+        free(sorted);
+}
+
+void keycache_synced(int64_t poll_started, bool missed)
+{
+    pthread_mutex_lock(&lock);
+    if (sync_last == 0 || missed)
+        sync_since = poll_started;
+    sync_last = poll_started;
     pthread_mutex_unlock(&lock);
 }

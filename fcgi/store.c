@@ -49,15 +49,45 @@ int store_fail(struct app_error *err, const bson_error_t *be, const char *what)
                      be->code);
 }
 
+static __thread bool background; /* this thread uses st->bg */
+
+void store_use_background(void)
+{
+    background = true;
+}
+
 mongoc_client_t *store_pop(struct store *st, struct app_error *err)
 {
-    mongoc_client_t *c = mongoc_client_pool_pop(st->pool);
+    mongoc_client_t *c;
+    bson_error_t be;
 
+    if (background) {
+        pthread_mutex_lock(&st->bg_lock);
+        if (st->bg == NULL) {
+            st->bg = mongoc_client_new_from_uri_with_error(st->uri, &be);
+            if (st->bg == NULL) {
+                pthread_mutex_unlock(&st->bg_lock);
+                store_fail(err, &be, "background client");
+                return NULL;
+            }
+            mongoc_client_set_error_api(st->bg, MONGOC_ERROR_API_VERSION_2);
+        }
+        return st->bg;
+    }
+    c = mongoc_client_pool_pop(st->pool);
     if (c == NULL) {
         error_set(err, ERR_UNAVAILABLE, NULL);
         error_log(err, "store: no client free within waitQueueTimeoutMS");
     }
     return c;
+}
+
+void store_push(struct store *st, mongoc_client_t *c)
+{
+    if (c == st->bg)
+        pthread_mutex_unlock(&st->bg_lock);
+    else
+        mongoc_client_pool_push(st->pool, c);
 }
 
 static void uri_default(mongoc_uri_t *uri, const char *option, int32_t value)
@@ -75,6 +105,15 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     pthread_once(&store_once, store_global_init);
     *out = NULL;
     st = bson_malloc0(sizeof *st);
+    {
+        pthread_mutexattr_t a;
+
+        /* Recursive: a store function may read while the calling thread holds the client. */
+        pthread_mutexattr_init(&a);
+        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&st->bg_lock, &a);
+        pthread_mutexattr_destroy(&a);
+    }
     st->uri = mongoc_uri_new_with_error(cfg->mongodb_uri, &be);
     if (st->uri == NULL) {
         error_set(err, ERR_INTERNAL, NULL);
@@ -89,9 +128,10 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     uri_default(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, t * 5 > 10000 ? t * 5 : 10000);
     uri_default(st->uri, MONGOC_URI_HEARTBEATFREQUENCYMS, 2000);
     /* Each popped client holds its own connection: a small pool keeps the store's connection
-     * count at 4 per worker process (2 clients, the pool's monitor, and the key-change feed's
-     * own client). The request threads rarely need the store at once (keys come from the
-     * cache), and a thread that finds the pool empty waits at most waitQueueTimeoutMS. */
+     * count at 4 per worker process (2 clients and the pool's monitor for the request threads,
+     * and the background client of the audit writer and the key-change feed). The request
+     * threads rarely need the store at once (keys come from the cache), and a thread that
+     * finds the pool empty waits at most waitQueueTimeoutMS. */
     uri_default(st->uri, MONGOC_URI_MAXPOOLSIZE, 2);
     if (!mongoc_uri_has_option(st->uri, MONGOC_URI_APPNAME))
         mongoc_uri_set_appname(st->uri, "looped");
@@ -114,7 +154,8 @@ void store_close(struct store *st)
 {
     if (st == NULL)
         return;
-    mongoc_client_destroy(st->feed);
+    mongoc_client_destroy(st->bg);
+    pthread_mutex_destroy(&st->bg_lock);
     mongoc_client_pool_destroy(st->pool);
     mongoc_uri_destroy(st->uri);
     bson_free(st->db);
@@ -143,7 +184,7 @@ int store_ping(struct store *st, struct app_error *err)
     ret = 0;
 done:
     if (c)
-        mongoc_client_pool_push(st->pool, c);
+        store_push(st, c);
     bson_destroy(cmd);
     return ret;
 }
@@ -324,7 +365,7 @@ done:
     bson_destroy(&opts);
     bson_destroy(&reply);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
+    store_push(st, c);
     return ret;
 }
 
@@ -353,7 +394,7 @@ int store_delete(struct store *st, const char *collection, const bson_t *filter,
 done:
     bson_destroy(&reply);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
+    store_push(st, c);
     return ret;
 }
 
@@ -361,25 +402,14 @@ int store_find_each(struct store *st, const char *collection, const bson_t *filt
                     const bson_t *opts, store_each_fn fn, void *ctx, struct app_error *err)
 {
     mongoc_client_t *c = store_pop(st, err);
-    int ret;
-
-    if (c == NULL)
-        return -1;
-    ret = store_find_each_on(st, c, collection, filter, opts, fn, ctx, err);
-    mongoc_client_pool_push(st->pool, c);
-    return ret;
-}
-
-int store_find_each_on(struct store *st, mongoc_client_t *c, const char *collection,
-                       const bson_t *filter, const bson_t *opts, store_each_fn fn, void *ctx,
-                       struct app_error *err)
-{
     mongoc_collection_t *coll = NULL;
     mongoc_cursor_t *cur = NULL;
     const bson_t *doc;
     bson_error_t be;
     int ret = -1;
 
+    if (c == NULL)
+        return -1;
     coll = mongoc_client_get_collection(c, st->db, collection);
     cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
     while (mongoc_cursor_next(cur, &doc)) {
@@ -397,6 +427,7 @@ int store_find_each_on(struct store *st, mongoc_client_t *c, const char *collect
 done:
     mongoc_cursor_destroy(cur);
     mongoc_collection_destroy(coll);
+    store_push(st, c);
     return ret;
 }
 
@@ -626,7 +657,7 @@ static int store_command(struct store *st, const bson_t *cmd, const char *what,
     ret = 0;
 done:
     mongoc_database_destroy(db);
-    mongoc_client_pool_push(st->pool, c);
+    store_push(st, c);
     return ret;
 }
 
@@ -723,7 +754,7 @@ int store_insert(struct store *st, const char *collection, const bson_t *doc, st
     ret = 0;
 done:
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
+    store_push(st, c);
     return ret;
 }
 
@@ -743,7 +774,7 @@ static int64_t store_count(struct store *st, const char *collection, const bson_
     if (n < 0)
         store_fail(err, &be, collection);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
+    store_push(st, c);
     return n;
 }
 
@@ -811,7 +842,7 @@ done:
     bson_destroy(update);
     bson_destroy(opts);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
+    store_push(st, c);
     return ret;
 }
 

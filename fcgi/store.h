@@ -15,6 +15,12 @@ struct store;
  * *out (the caller owns it: store_close), or -1 with err set (a URI that cannot be used). */
 int store_open(struct store **out, const struct config *cfg, struct app_error *err);
 
+/* The calling thread (the audit writer, the key-change feed) uses the store's background
+ * client from now on: one connection those threads share under a lock, so that they never
+ * wait for, or hold up, the request threads' pool (a revoke must reach every process in time,
+ * whatever the request threads are doing). */
+void store_use_background(void);
+
 /* Destroys the pool; accepts NULL. No client may be in use. */
 void store_close(struct store *st);
 
@@ -65,8 +71,7 @@ int store_key_digests_backfill(struct store *st, size_t *added, struct app_error
 /* The feed of key changes (api_key_changes): a record {key_id, at} for every edit, revoke and
  * delete, which each worker process reads in full a few times a second (keysync.c) to forget
  * those keys. store_key_changes calls fn(change_id, key_id, ctx) for every record (fn returns
- * -1 to stop: out of memory) over a client of its own: one thread only. prune removes the
- * records older than before (wall ms). */
+ * -1 to stop: out of memory); prune removes the records older than before (wall ms). */
 typedef int (*store_key_change_fn)(const char *change_id, const char *key_id, void *ctx);
 int store_key_changed(struct store *st, const char *id, struct app_error *err);
 int store_key_changes(struct store *st, store_key_change_fn fn, void *ctx, struct app_error *err);

@@ -76,7 +76,7 @@ done:
     bson_free(docs);
     bson_free(ptrs);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
+    store_push(st, c);
     return ret;
 }
 

@@ -109,7 +109,7 @@ done:
     bson_destroy(filter);
     bson_destroy(&b);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(st->pool, c);
+    store_push(st, c);
     return ret;
 }
 

@@ -178,6 +178,13 @@ static int key_usage(struct store *st, struct key_rows *r, struct app_error *err
 
     if (r->n == 0)
         return 0;
+    if (r->n == 1) {
+        /* Exactly {_id}: the one filter FerretDB's SQLite backend answers from an index. */
+        BSON_APPEND_UTF8(&ufilter, "_id", r->out[0].id);
+        rc = store_find_each(st, "api_key_usage", &ufilter, NULL, usage_row, r, err);
+        bson_destroy(&ufilter);
+        return rc;
+    }
     BSON_APPEND_DOCUMENT_BEGIN(&ufilter, "_id", &in);
     BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
     for (size_t i = 0; i < r->n; i++) {
@@ -270,13 +277,12 @@ int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
             error_clear(err); /* a concurrent lookup added it, or it is added next time */
         return rc;
     }
-    /* The key without its last use (api_key_usage): authentication does not need it, and
-     * GET /v1/key answers with the request itself as the latest use. */
     filter = BCON_NEW("_id", BCON_UTF8(key_id));
     rows.out = out;
     rc = store_find_each(st, "api_keys", filter, NULL, key_row, &rows, err);
     bson_destroy(filter);
-    if (rc != 0)
+    /* With its last use: whether the key was ever used decides how soon a use is written. */
+    if (rc != 0 || key_usage(st, &rows, err) != 0)
         return -1;
     /* An orphan (its key deleted) or, never expected, a digest naming another key. */
     return rows.n == 1 && strcmp(out->hash, hash) == 0 ? 0 : 1;
@@ -490,21 +496,10 @@ static int change_row(const bson_t *doc, void *ctx)
 int store_key_changes(struct store *st, store_key_change_fn fn, void *ctx, struct app_error *err)
 {
     bson_t all = BSON_INITIALIZER;
-    bson_t *opts;
+    bson_t *opts = BCON_NEW("projection", "{", "key_id", BCON_INT32(1), "}");
     struct change_rows r = {fn, ctx};
-    bson_error_t be;
-    int rc;
+    int rc = store_find_each(st, "api_key_changes", &all, opts, change_row, &r, err);
 
-    /* A client of its own, not one from the pool: when request threads hold every pooled
-     * client, the feed must still be read on time, or every cached key goes stale at once. */
-    if (st->feed == NULL) {
-        st->feed = mongoc_client_new_from_uri_with_error(st->uri, &be);
-        if (st->feed == NULL)
-            return store_fail(err, &be, "api_key_changes");
-        mongoc_client_set_error_api(st->feed, MONGOC_ERROR_API_VERSION_2);
-    }
-    opts = BCON_NEW("projection", "{", "key_id", BCON_INT32(1), "}");
-    rc = store_find_each_on(st, st->feed, "api_key_changes", &all, opts, change_row, &r, err);
     bson_destroy(opts);
     return rc;
 }

@@ -4,6 +4,7 @@
 #define LOOPED_STORE_PRIV_H
 
 #include <mongoc/mongoc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "store.h"
@@ -12,7 +13,8 @@ struct store {
     mongoc_client_pool_t *pool;
     mongoc_uri_t *uri;
     char *db;
-    mongoc_client_t *feed; /* store_key_changes' own client, made on first use */
+    mongoc_client_t *bg;          /* the background threads' client, made on first use */
+    pthread_mutex_t bg_lock;      /* held from store_pop to store_push of bg */
     atomic_bool digests_complete; /* store_keys.c: every key has its digest document */
     atomic_llong digests_checked; /* when that was last looked up (monotonic ms) */
 };
@@ -21,9 +23,11 @@ struct store {
  * in err->log only. Returns -1. */
 int store_fail(struct app_error *err, const bson_error_t *be, const char *what);
 
-/* Pops a pooled client (bounded by waitQueueTimeoutMS); NULL with err set. Push it back with
- * mongoc_client_pool_push before the request is answered. */
+/* Pops a pooled client (bounded by waitQueueTimeoutMS), or in a background thread takes the
+ * background client; NULL with err set. Give it back with store_push before the request is
+ * answered. */
 mongoc_client_t *store_pop(struct store *st, struct app_error *err);
+void store_push(struct store *st, mongoc_client_t *c);
 
 /* The string at key, or "" if absent or not a string. */
 const char *store_utf8(const bson_t *doc, const char *key);
@@ -46,11 +50,6 @@ int store_find_each(struct store *st, const char *collection, const bson_t *filt
  * SQLite backend scans the whole collection for any other filter. */
 int store_find_by_id(struct store *st, const char *collection, const char *team, const char *id,
                      const bson_t *opts, store_each_fn fn, void *ctx, struct app_error *err);
-
-/* store_find_each on a client the caller holds. */
-int store_find_each_on(struct store *st, mongoc_client_t *c, const char *collection,
-                       const bson_t *filter, const bson_t *opts, store_each_fn fn, void *ctx,
-                       struct app_error *err);
 
 /* The documents of find(filter, opts) as a new JSON array, each made by row(); NULL with err
  * set. */

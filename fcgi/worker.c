@@ -19,6 +19,7 @@
 #include "catalog.h"
 #include "http.h"
 #include "keycache.h"
+#include "keysync.h"
 #include "log.h"
 #include "router.h"
 #include "store.h"
@@ -73,7 +74,7 @@ static int worker_key_auth(struct worker_ctx *ctx, struct request *req, const st
 {
     char hex[AUTH_DIGEST_HEX], when[UTIL_TIME_LEN];
     uint64_t need;
-    int64_t now;
+    int64_t now, read_started;
     int rc;
 
     *known = false;
@@ -95,15 +96,18 @@ static int worker_key_auth(struct worker_ctx *ctx, struct request *req, const st
         return error_set(err, ERR_INVALID_API_KEY, NULL);
     case KEYCACHE_MISS:
         auth_hex(ka->digest, hex);
+        read_started = util_mono_ms();
         rc = store_key_by_hash(ctx->store, hex, &ka->key, err);
-        if (rc < 0)
+        if (rc < 0) {
+            keycache_done(ka->digest);
             return -1;
+        }
         if (rc == 1) {
             memset(&ka->key, 0, sizeof ka->key);
-            keycache_put(ka);
+            keycache_put(ka, read_started);
             return error_set(err, ERR_INVALID_API_KEY, NULL);
         }
-        keycache_put(ka);
+        keycache_put(ka, read_started);
         break;
     }
     *known = true;
@@ -115,7 +119,7 @@ static int worker_key_auth(struct worker_ctx *ctx, struct request *req, const st
     now = util_now_ms();
     if (ka->key.expires_at && ka->key.expires_at <= now)
         return error_set(err, ERR_EXPIRED_API_KEY, NULL);
-    audit_touch(ka->key.id, now, req->remote_addr);
+    audit_touch(ka->key.id, now, req->remote_addr, ka->key.last_used_at == 0);
     if (route->scope) {
         char scope[96];
 
@@ -334,11 +338,13 @@ int worker_run(const struct config *cfg, int listen_fd, int nthreads)
         log_error("%s", err.log);
         goto done;
     }
-    keycache_init(cfg->key_cache_ttl_ms, 5000);
+    keycache_init(cfg->key_cache_ttl_ms, 5000, KEYSYNC_GRACE_MS);
     if (audit_start(w.ctx.store, cfg) != 0) {
         log_error("audit: cannot start the writer thread");
         goto done;
     }
+    if (keysync_start(w.ctx.store) != 0)
+        log_warn("keysync: no thread; cached keys live %d ms", KEYSYNC_GRACE_MS);
     if (nthreads < 1 || nthreads > 256)
         nthreads = 1;
     for (; started < nthreads; started++) {
@@ -360,6 +366,7 @@ done:
     for (int i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
     /* The request threads are gone: write what they left in the audit queue, then close. */
+    keysync_stop();
     audit_stop();
     store_close(w.ctx.store);
     if (w.wake[0] >= 0) {

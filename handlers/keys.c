@@ -7,7 +7,7 @@
 #include "../fcgi/audit.h"
 #include "../fcgi/auth.h"
 #include "../fcgi/cursor.h"
-#include "../fcgi/keycache.h"
+#include "../fcgi/keysync.h"
 #include "../fcgi/keys.h"
 #include "../fcgi/store.h"
 #include "../fcgi/util.h"
@@ -181,7 +181,7 @@ int handle_keys_update(struct request *req, struct response *res, struct app_err
             error_set(err, ERR_KEY_REVOKED, NULL);
         goto done;
     }
-    keycache_forget(k.id);
+    keysync_changed(req->ctx->store, k.id);
     if (respond_key(res, 200, &k, err) != 0)
         goto done;
     audit_action(req, &k, "api_key.updated", 200, changes);
@@ -202,7 +202,7 @@ int handle_keys_revoke(struct request *req, struct response *res, struct app_err
     /* Revoked now or before: either way answer with the stored row (the first revoked_at). */
     if (key_load(req, &k, err) != 0)
         return -1;
-    keycache_forget(k.id);
+    keysync_changed(req->ctx->store, k.id);
     if (rc == 0)
         audit_action(req, &k, "api_key.revoked", 200, NULL);
     return respond_key(res, 200, &k, err);
@@ -220,7 +220,7 @@ int handle_keys_delete(struct request *req, struct response *res, struct app_err
         return -1;
     if (rc == 1)
         return error_set(err, ERR_NOT_FOUND, NULL);
-    keycache_forget(k.id);
+    keysync_changed(req->ctx->store, k.id);
     audit_action(req, &k, "api_key.deleted", 204, NULL);
     res->status = 204;
     return 0;

@@ -40,7 +40,7 @@ int main(void)
     is_str(cfg.mongodb_uri, "mongodb://127.0.0.1:27017", "default uri");
     ok(cfg.max_body == 1048576, "default body limit is 1 MiB");
     ok(cfg.listen == NULL, "spawned mode by default");
-    ok(cfg.key_cache_ttl_ms == 1000 && cfg.audit_retention_days == 365, "key cache and audit");
+    ok(cfg.key_cache_ttl_ms == 3600000 && cfg.audit_retention_days == 365, "key cache and audit");
     ok(!cfg.test_routes, "test routes off by default");
     config_free(&cfg);
 
