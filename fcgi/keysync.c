@@ -84,7 +84,7 @@ static int poll_once(void)
     if (ids == NULL)
         goto done;
     for (size_t i = 0; i < now.n; i++) {
-        if (!bsearch(&now.v[i], ks.seen.v, ks.seen.n, sizeof *now.v, change_cmp))
+        if (ks.seen.n == 0 || !bsearch(&now.v[i], ks.seen.v, ks.seen.n, sizeof *now.v, change_cmp))
             ids[n++] = now.v[i].key;
     }
     keycache_forget(ids, n);
