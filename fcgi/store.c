@@ -676,6 +676,7 @@ static const struct index_spec indexes[] = {
     {"api_keys", "team_created", {"team_id", "-created_at", "-_id"}, false},
     {"audit", "team_at", {"team_id", "-at"}, false},
     {"audit", "team_key_at", {"team_id", "key_id", "-at"}, false},
+    {"audit", "at", {"at"}, false}, /* the retention purge: {at < cutoff} across teams */
 };
 
 static int index_create(struct store *st, const struct index_spec *ix, struct app_error *err);
