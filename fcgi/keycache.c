@@ -34,7 +34,9 @@ struct inflight {
 };
 
 static struct slot slots[KEYCACHE_SETS * KEYCACHE_WAYS];
-static uint32_t tags[KEYCACHE_SETS * KEYCACHE_WAYS]; /* digest bytes 4-7 of each entry */
+/* Digest bytes 4-7 of each entry with the low bit set; 0 for a way never used or forgotten,
+ * so that keycache_forget reads this array, not the table's untouched pages. */
+static uint32_t tags[KEYCACHE_SETS * KEYCACHE_WAYS];
 static struct inflight inflight[INFLIGHT_MAX];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t landed = PTHREAD_COND_INITIALIZER; /* a lookup ended */
@@ -65,7 +67,7 @@ static uint32_t tag_of(const unsigned char *digest)
     uint32_t t;
 
     memcpy(&t, digest + 4, sizeof t);
-    return t;
+    return t | 1;
 }
 
 static bool negative(const struct slot *s)
@@ -229,15 +231,18 @@ void keycache_forget(const char *const *ids, size_t n)
         memcpy(sorted, ids, n * sizeof *sorted);
     if (sorted && n > 1)
         qsort(sorted, n, sizeof *sorted, id_cmp);
-    /* One linear scan: changes are rare, and the table is small. */
+    /* One scan of the tags, and of the entries in use: changes are rare. */
     pthread_mutex_lock(&lock);
     forgot_at = util_mono_ms();
-    for (struct slot *s = slots; s < slots + KEYCACHE_SETS * KEYCACHE_WAYS; s++) {
+    for (size_t i = 0; i < KEYCACHE_SETS * KEYCACHE_WAYS; i++) {
+        struct slot *s = &slots[i];
         const char *id = s->key.key.id;
 
-        if (s->stored && !negative(s) &&
-            (sorted == NULL || bsearch(&id, sorted, n, sizeof *sorted, id_cmp)))
+        if (tags[i] != 0 && s->stored && !negative(s) &&
+            (sorted == NULL || bsearch(&id, sorted, n, sizeof *sorted, id_cmp))) {
             s->stored = 0;
+            tags[i] = 0;
+        }
     }
     pthread_mutex_unlock(&lock);
     if (sorted != one)
