@@ -35,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "bench"
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from procs import stop_process  # noqa: E402 (the integration suite's, shared)
 DEPLOY = ROOT / "deploy"
 IS_ROOT = os.geteuid() == 0
 WEB_USER = "www-data" if IS_ROOT else ""
@@ -67,26 +69,12 @@ def popen(argv, logfile, env=None, **kw):
     return p
 
 
-def stop(p, sig=signal.SIGTERM, timeout=30):
-    if p is None or p.poll() is not None:
-        return p.returncode if p else None
-    try:
-        p.send_signal(sig)
-        return p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)  # its own session: only what it started
-        except ProcessLookupError:
-            pass
-        return p.wait(timeout=10)
-
-
 def stop_all():
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish cleaning up even if asked twice
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for p in reversed(started):
         try:
-            stop(p, timeout=20)
+            stop_process(p, timeout=20)
         except Exception:  # noqa: BLE001 (the others must still be stopped)
             pass
 
@@ -242,7 +230,7 @@ class Store:
 
     def stop(self):
         self.client.close()
-        stop(self.proc)
+        stop_process(self.proc, timeout=30)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -331,7 +319,7 @@ class Web:
 
     def stop_graceful(self):
         # lighttpd: SIGINT = graceful (server.graceful-shutdown-timeout); Apache: SIGWINCH.
-        stop(self.proc, signal.SIGINT if self.server == "lighttpd" else signal.SIGWINCH, 30)
+        stop_process(self.proc, signal.SIGINT if self.server == "lighttpd" else signal.SIGWINCH, 30)
 
     def request(self, method, path, headers=None, body=None, timeout=15):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -1018,7 +1006,7 @@ class Bench:
         for w in self.webs.values():
             w.stop_graceful()
         for p in self.pools.values():
-            stop(p.proc, signal.SIGTERM, 60)
+            stop_process(p.proc, signal.SIGTERM, 60)
         keyed = re.compile(r'"(GET|POST) (/v1/key|/v1/invoices/\S+|/v1/customers) HTTP/1\.[01]" '
                            r'(\d{3}) ')
         answered, statuses = 0, {}

@@ -36,6 +36,8 @@ import pymongo
 import pytest
 import requests
 
+from procs import stop_process
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 BUILD = Path(os.environ.get("LOOPED_BUILD_DIR", REPO / "var" / "build" / "release")).resolve()
@@ -122,23 +124,6 @@ def popen(args, log, env=None, **kw):
     out.close()
     _started.append(p)
     return p
-
-
-def stop_process(p, sig=signal.SIGTERM, timeout=15):
-    """Stops a process we started and returns its exit status (SIGKILL after `timeout`)."""
-    if p is None:
-        return None
-    if p.poll() is None:
-        try:
-            p.send_signal(sig)
-            return p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)  # its own session: only what it started
-            except ProcessLookupError:
-                pass
-            return p.wait(timeout=10)
-    return p.returncode
 
 
 def process_table():
