@@ -134,7 +134,7 @@ static void retry_publish(void)
 static void *run(void *arg)
 {
     int64_t next_prune = util_mono_ms() + PRUNE_MS;
-    bool failing = false;
+    bool failing = false, digests = false;
 
     store_use_background();
     for (;;) {
@@ -142,6 +142,8 @@ static void *run(void *arg)
         struct timespec until;
 
         retry_publish();
+        if (!digests)
+            digests = store_key_digests_check(ks.store);
         if (poll_once() == 0) {
             if (failing)
                 log_info("keysync: reading the key-change feed again");

@@ -68,6 +68,11 @@ int store_key_get(struct store *st, const char *team, const char *id, struct api
  * idempotent). *added counts the documents added. */
 int store_key_digests_backfill(struct store *st, size_t *added, struct app_error *err);
 
+/* Looks for the mark the back-fill leaves; true once it was found (it stays true). Until
+ * then, a digest without its document falls back to the hash index. Called by keysync.c, off
+ * the request path. */
+bool store_key_digests_check(struct store *st);
+
 /* The feed of key changes (api_key_changes): a record {key_id, at} for every edit, revoke and
  * delete, which each worker process reads in full a few times a second (keysync.c) to forget
  * those keys. store_key_changes calls fn(change_id, key_id, ctx) for every record (fn returns

@@ -181,18 +181,16 @@ static int key_usage(struct store *st, struct key_rows *r, struct app_error *err
     if (r->n == 1) {
         /* Exactly {_id}: the one filter FerretDB's SQLite backend answers from an index. */
         BSON_APPEND_UTF8(&ufilter, "_id", r->out[0].id);
-        rc = store_find_each(st, "api_key_usage", &ufilter, NULL, usage_row, r, err);
-        bson_destroy(&ufilter);
-        return rc;
+    } else {
+        BSON_APPEND_DOCUMENT_BEGIN(&ufilter, "_id", &in);
+        BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
+        for (size_t i = 0; i < r->n; i++) {
+            bson_uint32_to_string((uint32_t)i, &key, idx, sizeof idx);
+            bson_append_utf8(&ids, key, -1, r->out[i].id, -1);
+        }
+        bson_append_array_end(&in, &ids);
+        bson_append_document_end(&ufilter, &in);
     }
-    BSON_APPEND_DOCUMENT_BEGIN(&ufilter, "_id", &in);
-    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
-    for (size_t i = 0; i < r->n; i++) {
-        bson_uint32_to_string((uint32_t)i, &key, idx, sizeof idx);
-        bson_append_utf8(&ids, key, -1, r->out[i].id, -1);
-    }
-    bson_append_array_end(&in, &ids);
-    bson_append_document_end(&ufilter, &in);
     rc = store_find_each(st, "api_key_usage", &ufilter, NULL, usage_row, r, err);
     bson_destroy(&ufilter);
     return rc;
@@ -222,9 +220,18 @@ static int key_find_one(struct store *st, bson_t *filter, struct api_key *out,
     return rc < 0 ? -1 : n == 0;
 }
 
+/* The key a digest document names. */
+struct digest_ref {
+    char key_id[KEY_ID_LEN];
+    char team_id[KEY_TEAM_MAX];
+};
+
 static int digest_row(const bson_t *doc, void *ctx)
 {
-    snprintf(ctx, KEY_ID_LEN, "%s", store_utf8(doc, "key_id"));
+    struct digest_ref *d = ctx;
+
+    snprintf(d->key_id, sizeof d->key_id, "%s", store_utf8(doc, "key_id"));
+    snprintf(d->team_id, sizeof d->team_id, "%s", store_utf8(doc, "team_id"));
     return 0;
 }
 
@@ -234,42 +241,35 @@ static int exists_row(const bson_t *doc, void *ctx)
     return 0;
 }
 
-/* Whether every key has its digest document (looped-admin init wrote the marker after
- * adding the missing ones): then a digest without one is unknown. Until then a miss falls
- * back to the hash index. Checked at most once a minute; once true it stays true. */
-static bool digests_complete(struct store *st)
+bool store_key_digests_check(struct store *st)
 {
-    int64_t now = util_mono_ms();
     bson_t *filter;
     struct app_error err = {0};
     bool found = false;
 
     if (atomic_load(&st->digests_complete))
         return true;
-    if (now < atomic_load(&st->digests_checked) + 60000)
-        return false;
-    atomic_store(&st->digests_checked, now);
     filter = BCON_NEW("_id", BCON_UTF8("api_key_digests"), "complete", BCON_BOOL(true));
     if (store_find_each(st, "meta", filter, NULL, exists_row, &found, &err) == 0 && found)
         atomic_store(&st->digests_complete, true);
     error_clear(&err);
     bson_destroy(filter);
-    return atomic_load(&st->digests_complete);
+    return found;
 }
 
 int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
                       struct app_error *err)
 {
     bson_t *filter = BCON_NEW("_id", BCON_UTF8(hash));
-    struct key_rows rows = {NULL, 1, 0};
-    char key_id[KEY_ID_LEN] = "";
-    int rc = store_find_each(st, "api_key_digests", filter, NULL, digest_row, key_id, err);
+    struct digest_ref d = {"", ""};
+    int rc = store_find_each(st, "api_key_digests", filter, NULL, digest_row, &d, err);
 
     bson_destroy(filter);
     if (rc != 0)
         return -1;
-    if (key_id[0] == '\0') {
-        if (digests_complete(st))
+    if (d.key_id[0] == '\0') {
+        /* Unknown, once looped-admin init has given every key its document. */
+        if (atomic_load(&st->digests_complete))
             return 1;
         /* A key made before the digest documents: found by its hash, and given one. */
         rc = key_find_one(st, BCON_NEW("hash", BCON_UTF8(hash)), out, err);
@@ -277,15 +277,10 @@ int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
             error_clear(err); /* a concurrent lookup added it, or it is added next time */
         return rc;
     }
-    filter = BCON_NEW("_id", BCON_UTF8(key_id));
-    rows.out = out;
-    rc = store_find_each(st, "api_keys", filter, NULL, key_row, &rows, err);
-    bson_destroy(filter);
     /* With its last use: whether the key was ever used decides how soon a use is written. */
-    if (rc != 0 || key_usage(st, &rows, err) != 0)
-        return -1;
+    rc = store_key_get(st, d.team_id, d.key_id, out, err);
     /* An orphan (its key deleted) or, never expected, a digest naming another key. */
-    return rows.n == 1 && strcmp(out->hash, hash) == 0 ? 0 : 1;
+    return rc == 0 && strcmp(out->hash, hash) != 0 ? 1 : rc;
 }
 
 /* Adds the digest documents keys made before them lack, then the marker that says so. */

@@ -15,8 +15,7 @@ struct store {
     char *db;
     mongoc_client_t *bg;          /* the background threads' client, made on first use */
     pthread_mutex_t bg_lock;      /* held from store_pop to store_push of bg */
-    atomic_bool digests_complete; /* store_keys.c: every key has its digest document */
-    atomic_llong digests_checked; /* when that was last looked up (monotonic ms) */
+    atomic_bool digests_complete; /* every key has its digest document (keysync.c checks) */
 };
 
 /* Sets err from a driver error (unavailable, conflict or internal) with the driver's text
