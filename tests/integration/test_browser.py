@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import urllib3
 
 from conftest import ALL_DEPLOYMENTS, IS_ROOT, REPO, WEB_USER, Deployment, wait_until
 
@@ -191,6 +192,11 @@ def local_day(days):
 def people(d, stack, user="owner"):
     s = requests.Session()
     s.auth = stack.credentials(user)
+    # The session outlives the web server's keep-alive idle time while the browser works: an
+    # idempotent request that meets a connection the server has just closed is sent again on a
+    # new one (urllib3's default methods: never POST or PATCH).
+    s.mount("http://", requests.adapters.HTTPAdapter(
+        max_retries=urllib3.util.Retry(total=1, connect=1, read=1, status=0, redirect=0)))
     return s
 
 
