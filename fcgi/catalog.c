@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
+
 static struct schema_set *schemas;
 static struct resource resources[CATALOG_MAX];
 static size_t nres;
@@ -155,20 +157,35 @@ int catalog_scope_parse(const char *scope, uint64_t *bit)
     return -1;
 }
 
-json_t *catalog_scopes_json(uint64_t scopes)
+void catalog_scopes_write(struct jsonw *w, uint64_t scopes)
 {
-    json_t *a = json_array();
-    char buf[64];
+    const char *sep = "";
 
-    for (size_t i = 0; a && i < nres; i++) {
-        for (int w = 0; w < 2; w++) {
-            if (scopes & (1ULL << (2 * i + w))) {
-                snprintf(buf, sizeof buf, "%s:%s", resources[i].name, w ? "write" : "read");
-                json_array_append_new(a, json_string(buf));
+    JSONW_LIT(w, "[");
+    for (size_t i = 0; i < nres; i++) {
+        for (int a = 0; a < 2; a++) {
+            if (scopes & (1ULL << (2 * i + a))) {
+                /* Resource names are [a-z_]+ (resource_build), so nothing needs escaping. */
+                jsonw_raw(w, sep, strlen(sep));
+                JSONW_LIT(w, "\"");
+                jsonw_raw(w, resources[i].name, strlen(resources[i].name));
+                if (a)
+                    JSONW_LIT(w, ":write\"");
+                else
+                    JSONW_LIT(w, ":read\"");
+                sep = ",";
             }
         }
     }
-    return a;
+    JSONW_LIT(w, "]");
+}
+
+json_t *catalog_scopes_json(uint64_t scopes)
+{
+    struct jsonw w = {0};
+
+    catalog_scopes_write(&w, scopes);
+    return jsonw_to_json(&w);
 }
 
 bool catalog_scopes_grant(uint64_t scopes, uint64_t need)

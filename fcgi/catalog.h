@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "jsonw.h"
 #include "schema.h"
 
 #define CATALOG_MAX    32 /* scopes are two bits per resource in a uint64_t */
@@ -50,7 +51,9 @@ json_t *catalog_field_schema(const struct resource *r, const char *field);
 /* Parses "invoices:read" / "invoices:write" into a scope bit. Returns 0 or -1 (unknown). */
 int catalog_scope_parse(const char *scope, uint64_t *bit);
 
-/* The scope strings of a bit set, as a new JSON array in catalog order (read before write). */
+/* The scope strings of a bit set, as a JSON array in catalog order (read before write):
+ * written to w, or as a new array. */
+void catalog_scopes_write(struct jsonw *w, uint64_t scopes);
 json_t *catalog_scopes_json(uint64_t scopes);
 
 /* True if the set grants scope bit `need`; a write scope implies the read scope of the same

@@ -294,16 +294,25 @@ int http_header_add(struct response *res, const char *name, const char *value)
 int http_response_send(struct request *req, const struct response *res)
 {
     FCGX_Request *r = req->fcgx;
-    char head[1024];
-    char *body = NULL;
-    size_t blen = 0;
+    char head[1024], small[4096];
+    const char *body = res->text;
+    char *dumped = NULL;
+    size_t blen = res->text_len;
     int n, ret = -1;
 
-    if (res->body) {
-        body = json_dumps(res->body, JSON_COMPACT);
-        if (body == NULL)
+    if (body == NULL && res->body) {
+        /* Most bodies fit the stack buffer: no allocation, and no growing one by doubling. */
+        blen = json_dumpb(res->body, small, sizeof small, JSON_COMPACT);
+        if (blen == 0)
             return -1;
-        blen = strlen(body);
+        if (blen <= sizeof small) {
+            body = small;
+        } else {
+            dumped = malloc(blen);
+            if (dumped == NULL || json_dumpb(res->body, dumped, blen, JSON_COMPACT) != blen)
+                goto done;
+            body = dumped;
+        }
     }
     n = snprintf(head, sizeof head,
                  "Status: %d %s\r\n"
@@ -324,13 +333,16 @@ int http_response_send(struct request *req, const struct response *res)
         goto done;
     ret = 0;
 done:
-    free(body);
+    free(dumped);
     return ret;
 }
 
 int http_error_send(struct request *req, struct response *res, const struct app_error *err)
 {
     json_decref(res->body);
+    free(res->text);
+    res->text = NULL;
+    res->text_len = 0;
     res->status = error_status(err->code);
     res->body = error_body(err, req->request_id);
     return http_response_send(req, res);
@@ -341,5 +353,6 @@ void http_response_clear(struct response *res)
     if (res == NULL)
         return;
     json_decref(res->body);
+    free(res->text);
     memset(res, 0, sizeof *res);
 }

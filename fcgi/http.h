@@ -51,7 +51,9 @@ struct request {
 /* A response: status, a JSON body (or none) and extra header lines. */
 struct response {
     int status;
-    json_t *body;      /* owned; NULL for no body (204) */
+    json_t *body; /* owned; NULL for no body (204) */
+    char *text;   /* owned JSON text sent instead of body (jsonw.h), or NULL */
+    size_t text_len;
     char headers[512]; /* "Name: value\r\n" lines */
     size_t headers_len;
 };
@@ -86,7 +88,7 @@ int http_response_send(struct request *req, const struct response *res);
 /* Builds and sends the error envelope for err (with extra headers in res, if any). */
 int http_error_send(struct request *req, struct response *res, const struct app_error *err);
 
-/* Frees the body of res and resets it; accepts NULL. */
+/* Frees the body (or text) of res and resets it; accepts NULL. */
 void http_response_clear(struct response *res);
 
 #endif

@@ -72,22 +72,48 @@ json_t *keys_time_json(int64_t ms)
     return ms ? json_string(util_time_format(ms, buf)) : json_null();
 }
 
-static json_t *str_or_null(const char *s)
+void keys_write(struct jsonw *w, const struct api_key *k, int64_t now)
 {
-    return s[0] ? json_string(s) : json_null();
+    const char *status = keys_status_name(keys_status(k, now));
+    const char *perm = keys_permission_name(k->permission);
+
+    JSONW_LIT(w, "{\"id\":");
+    jsonw_str(w, k->id);
+    JSONW_LIT(w, ",\"name\":");
+    jsonw_str(w, k->name);
+    JSONW_LIT(w, ",\"permission\":\"");
+    jsonw_raw(w, perm, strlen(perm));
+    JSONW_LIT(w, "\",\"scopes\":");
+    catalog_scopes_write(w, k->permission == PERM_RESTRICTED ? k->scopes : 0);
+    JSONW_LIT(w, ",\"status\":\"");
+    jsonw_raw(w, status, strlen(status));
+    JSONW_LIT(w, "\",\"hint\":");
+    jsonw_str(w, k->hint);
+    JSONW_LIT(w, ",\"expires_at\":");
+    jsonw_time(w, k->expires_at);
+    JSONW_LIT(w, ",\"created_at\":");
+    jsonw_time(w, k->created_at);
+    JSONW_LIT(w, ",\"created_by\":");
+    jsonw_str(w, k->created_by);
+    JSONW_LIT(w, ",\"updated_at\":");
+    jsonw_time(w, k->updated_at);
+    JSONW_LIT(w, ",\"last_used_at\":");
+    jsonw_time(w, k->last_used_at);
+    JSONW_LIT(w, ",\"last_used_ip\":");
+    jsonw_str_or_null(w, k->last_used_ip);
+    JSONW_LIT(w, ",\"revoked_at\":");
+    jsonw_time(w, k->revoked_at);
+    JSONW_LIT(w, ",\"revoked_by\":");
+    jsonw_str_or_null(w, k->revoked_by);
+    JSONW_LIT(w, "}");
 }
 
 json_t *keys_to_json(const struct api_key *k, int64_t now)
 {
-    return json_pack(
-        "{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", k->id,
-        "name", k->name, "permission", keys_permission_name(k->permission), "scopes",
-        catalog_scopes_json(k->permission == PERM_RESTRICTED ? k->scopes : 0), "status",
-        keys_status_name(keys_status(k, now)), "hint", k->hint, "expires_at",
-        keys_time_json(k->expires_at), "created_at", keys_time_json(k->created_at), "created_by",
-        k->created_by, "updated_at", keys_time_json(k->updated_at), "last_used_at",
-        keys_time_json(k->last_used_at), "last_used_ip", str_or_null(k->last_used_ip), "revoked_at",
-        keys_time_json(k->revoked_at), "revoked_by", str_or_null(k->revoked_by));
+    struct jsonw w = {0};
+
+    keys_write(&w, k, now);
+    return jsonw_to_json(&w);
 }
 
 /* Counts UTF-8 code points (jansson has checked the encoding). */

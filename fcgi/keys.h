@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "error.h"
+#include "jsonw.h"
 
 enum key_permission { PERM_NONE = 0, PERM_READ_ALL, PERM_WRITE_ALL, PERM_RESTRICTED };
 enum key_status { KEY_ACTIVE, KEY_EXPIRED, KEY_REVOKED };
@@ -54,7 +55,9 @@ int keys_permission_parse(const char *s, enum key_permission *out);
  * read_all grants every read, write_all everything, restricted its scopes (write ⇒ read). */
 bool keys_grant(enum key_permission p, uint64_t scopes, uint64_t need);
 
-/* The key object of api.md §3.2 (never the secret). New reference, or NULL. */
+/* The key object of api.md §3.2 (never the secret): written to w (the hot path, GET /v1/key),
+ * or as a new jansson object (NULL on failure) for responses composed with jansson. */
+void keys_write(struct jsonw *w, const struct api_key *k, int64_t now);
 json_t *keys_to_json(const struct api_key *k, int64_t now);
 
 /* Reads body (a JSON object) into in. create: name and permission are required. Every

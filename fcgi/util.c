@@ -57,6 +57,15 @@ int64_t util_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Writes v as n decimal digits (leading zeros) at p. */
+static void put_digits(char *p, int v, int n)
+{
+    while (n-- > 0) {
+        p[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 char *util_time_format(int64_t ms, char *buf)
 {
     time_t sec = (time_t)(ms / 1000);
@@ -67,9 +76,21 @@ char *util_time_format(int64_t ms, char *buf)
         milli += 1000;
         sec -= 1;
     }
-    gmtime_r(&sec, &tm);
-    snprintf(buf, UTIL_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
+    /* Four-digit years only, as util_time_parse reads them: anything else is clamped. */
+    if (gmtime_r(&sec, &tm) == NULL || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
+        memcpy(buf, ms < 0 ? "0000-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z",
+               UTIL_TIME_LEN);
+        return buf;
+    }
+    /* By hand rather than snprintf: this runs for every time in every key object. */
+    memcpy(buf, "0000-00-00T00:00:00.000Z", UTIL_TIME_LEN);
+    put_digits(buf, tm.tm_year + 1900, 4);
+    put_digits(buf + 5, tm.tm_mon + 1, 2);
+    put_digits(buf + 8, tm.tm_mday, 2);
+    put_digits(buf + 11, tm.tm_hour, 2);
+    put_digits(buf + 14, tm.tm_min, 2);
+    put_digits(buf + 17, tm.tm_sec, 2);
+    put_digits(buf + 20, milli, 3);
     return buf;
 }
 

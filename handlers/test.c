@@ -5,28 +5,35 @@
 #include <string.h>
 #include <time.h>
 
+#include "../fcgi/jsonw.h"
 #include "../fcgi/util.h"
 
 /* ?bytes=N pads the greeting so that the benchmark's baseline answers as many bytes as the
- * request it is compared with. */
+ * request it is compared with. Written with jsonw, as GET /v1/key is, so that the baseline
+ * pays for its body what the compared request pays. */
 int handle_test_hello(struct request *req, struct response *res, struct app_error *err)
 {
     const char *v = http_query_get(req, "bytes");
+    struct jsonw w = {0};
     long long n = 5;
+    char *pad;
 
     if (v && util_strtonum(v, 0, 65536, &n) != 0) {
         error_detail(err, "bytes", "must be a whole number from 0 to 65536");
         return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
     }
-    char *pad = malloc((size_t)n + 1);
-
+    pad = malloc((size_t)n + 1);
     if (pad == NULL)
         return error_set(err, ERR_INTERNAL, NULL);
     memset(pad, 'x', (size_t)n);
-    res->status = 200;
-    res->body = json_pack("{s:s%}", "hello", pad, (size_t)n);
+    pad[n] = '\0';
+    JSONW_LIT(&w, "{\"hello\":");
+    jsonw_str(&w, pad);
+    JSONW_LIT(&w, "}");
     free(pad);
-    return 0;
+    res->status = 200;
+    res->text = jsonw_finish(&w, &res->text_len);
+    return res->text ? 0 : error_set(err, ERR_INTERNAL, NULL);
 }
 
 /* Holds the request for ?ms= milliseconds (1..10000): an in-flight request that a graceful

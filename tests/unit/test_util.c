@@ -35,6 +35,12 @@ int main(void)
     is_str(util_time_format(0, buf), "1970-01-01T00:00:00.000Z", "epoch");
     is_str(util_time_format(1795972788123LL, buf), "2026-11-29T17:19:48.123Z", "a 2026 time");
     is_str(util_time_format(-1, buf), "1969-12-31T23:59:59.999Z", "before the epoch");
+    is_str(util_time_format(253402300799999LL, buf), "9999-12-31T23:59:59.999Z", "the last time");
+    is_str(util_time_format(253402300800000LL, buf), "9999-12-31T23:59:59.999Z",
+           "after year 9999: clamped");
+    is_str(util_time_format(INT64_MAX, buf), "9999-12-31T23:59:59.999Z", "INT64_MAX: clamped");
+    is_str(util_time_format(-62167219200000LL, buf), "0000-01-01T00:00:00.000Z", "year 0");
+    is_str(util_time_format(INT64_MIN, buf), "0000-01-01T00:00:00.000Z", "INT64_MIN: clamped");
 
     ok(util_random_hex(hex, 16) == 0 && strlen(hex) == 32 && strspn(hex, "0123456789abcdef") == 32,
        "random hex has 32 lowercase hex digits");
