@@ -12,12 +12,13 @@
 #include "store.h"
 #include "util.h"
 
-#define QUEUE_CAP       2048  /* records; a full queue makes requests wait, never drop */
-#define BATCH_MAX       256   /* records per insert_many */
-#define TOUCH_SLOTS     16384 /* keys whose last use this process remembers */
-#define TOUCH_EVERY_MS  60000 /* at most one last-used write per key per process per minute */
-#define TOUCH_BATCH     16    /* last-used writes between two audit batches */
-#define PURGE_EVERY_MS  3600000
+#define QUEUE_CAP       2048    /* records; a full queue makes requests wait, never drop */
+#define BATCH_MAX       256     /* records per insert_many */
+#define TOUCH_SLOTS     16384   /* keys whose last use this process remembers */
+#define TOUCH_EVERY_MS  60000   /* at most one last-used write per key per process per minute */
+#define TOUCH_BATCH     16      /* last-used writes between two audit batches */
+#define PURGE_EVERY_MS  3600000 /* one purge per hour per deployment (a lease in meta) */
+#define PURGE_FIRST_MS  60000   /* after start */
 #define RETRY_MAX_MS    5000
 #define STOP_GIVE_UP_MS 30000 /* at shutdown, how long to keep retrying a store that is down */
 
@@ -30,19 +31,21 @@ struct touch {
 
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t not_empty, not_full;
+    pthread_cond_t not_empty, not_full, purge_wake;
     struct audit_rec *ring;
     size_t head, count;
     struct touch *touches;
     size_t touches_due; /* a first use waits to be written */
     bool stopping, started;
     bool disabled; /* LOOPED_AUDIT=0: nothing is recorded (benchmarks only) */
-    pthread_t thread;
+    pthread_t thread, purger;
+    bool purging; /* the purger thread runs */
     struct store *store;
     int64_t retention_ms;
 } q = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .not_empty = PTHREAD_COND_INITIALIZER,
-       .not_full = PTHREAD_COND_INITIALIZER};
+       .not_full = PTHREAD_COND_INITIALIZER,
+       .purge_wake = PTHREAD_COND_INITIALIZER};
 
 void audit_from_request(struct audit_rec *rec, const struct request *req, const char *action)
 {
@@ -169,22 +172,52 @@ static bool touches_write(bool all, size_t budget)
     return false;
 }
 
+/* The retention purge, on its own thread and the request pool's clients: on a store without
+ * a usable {at} index (FerretDB on SQLite scans the whole collection) it takes seconds, and
+ * neither the audit queue nor keysync's feed polls on the background client may wait for it.
+ * Each worker tries once an hour; the lease in meta lets one of them purge. */
 static void purge(void)
 {
     struct app_error err = {0};
-    int64_t deleted = 0;
+    int64_t deleted = 0, now = util_now_ms();
+    int rc = store_audit_purge_claim(q.store, now, PURGE_EVERY_MS, &err);
 
-    if (store_audit_purge(q.store, util_now_ms() - q.retention_ms, &deleted, &err) != 0)
+    if (rc == 0 && store_audit_purge(q.store, now - q.retention_ms, &deleted, &err) != 0)
+        rc = -1;
+    if (rc < 0)
         log_warn("audit: retention purge failed: %s", err.log);
     else if (deleted)
         log_info("audit: purged %lld records older than the retention period", (long long)deleted);
     error_clear(&err);
 }
 
+static void *purger(void *arg)
+{
+    int64_t next = util_mono_ms() + PURGE_FIRST_MS;
+
+    pthread_mutex_lock(&q.lock);
+    while (!q.stopping) {
+        struct timespec ts;
+
+        if (util_mono_ms() >= next) {
+            pthread_mutex_unlock(&q.lock);
+            purge();
+            next = util_mono_ms() + PURGE_EVERY_MS;
+            pthread_mutex_lock(&q.lock);
+            continue;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&q.purge_wake, &q.lock, &ts);
+    }
+    pthread_mutex_unlock(&q.lock);
+    return NULL;
+}
+
 static void *writer(void *arg)
 {
     static struct audit_rec batch[BATCH_MAX];
-    int64_t next_touch = 0, next_purge = util_mono_ms() + 60000, retry = 0;
+    int64_t next_touch = 0, retry = 0;
     int64_t stop_since = 0;
 
     store_use_background();
@@ -253,14 +286,8 @@ static void *writer(void *arg)
                 next_touch = util_mono_ms() + 1000;
             }
         }
-        if (n > 0)
-            continue;
-        if (stopping)
+        if (n == 0 && stopping)
             break;
-        if (q.retention_ms > 0 && util_mono_ms() >= next_purge) {
-            purge();
-            next_purge = util_mono_ms() + PURGE_EVERY_MS;
-        }
     }
     return NULL;
 }
@@ -283,6 +310,10 @@ int audit_start(struct store *st, const struct config *cfg)
         q.started = false;
         goto fail;
     }
+    /* Without it the audit still works: only old records stay longer. */
+    q.purging = q.retention_ms > 0 && pthread_create(&q.purger, NULL, purger, NULL) == 0;
+    if (q.retention_ms > 0 && !q.purging)
+        log_warn("audit: no purge thread: records older than the retention period stay");
     return 0;
 fail:
     free(q.ring);
@@ -301,8 +332,12 @@ void audit_stop(void)
     }
     q.stopping = true;
     pthread_cond_signal(&q.not_empty);
+    pthread_cond_signal(&q.purge_wake);
     pthread_mutex_unlock(&q.lock);
     pthread_join(q.thread, NULL);
+    if (q.purging)
+        pthread_join(q.purger, NULL); /* a purge in flight ends within the socket timeout */
+    q.purging = false;
     pthread_mutex_lock(&q.lock);
     q.started = false;
     for (size_t i = 0; i < q.count; i++)

@@ -154,6 +154,10 @@ int store_doc_delete(struct store *st, const char *collection, const char *team,
 int store_doc_exists(struct store *st, const char *collection, const char *team, const char *id,
                      struct app_error *err);
 
+/* The retention purge's lease (meta {_id: "audit_purge", at}): 0 if this process took it
+ * (no purge for every_ms before now), 1 if another did, -1 with err set. */
+int store_audit_purge_claim(struct store *st, int64_t now, int64_t every_ms, struct app_error *err);
+
 /* Deletes the records older than before; sets *deleted. 0 or -1. */
 int store_audit_purge(struct store *st, int64_t before, int64_t *deleted, struct app_error *err);
 

@@ -157,6 +157,25 @@ json_t *store_audit_list(struct store *st, const struct audit_query *q, struct a
     return out;
 }
 
+int store_audit_purge_claim(struct store *st, int64_t now, int64_t every_ms, struct app_error *err)
+{
+    /* Taken if the lease is at most every_ms old: then nothing matches, and the upsert's
+     * insert fails on the _id that exists. */
+    bson_t *filter =
+        BCON_NEW("_id", "audit_purge", "at", "{", "$lte", BCON_DATE_TIME(now - every_ms), "}");
+    bson_t *update = BCON_NEW("$set", "{", "at", BCON_DATE_TIME(now), "}");
+    int64_t matched = 0;
+    int rc = store_update_one(st, "meta", filter, update, true, &matched, err);
+
+    if (rc != 0 && err->code == ERR_CONFLICT) {
+        error_clear(err);
+        rc = 1;
+    }
+    bson_destroy(filter);
+    bson_destroy(update);
+    return rc;
+}
+
 int store_audit_purge(struct store *st, int64_t before, int64_t *deleted, struct app_error *err)
 {
     bson_t *filter = BCON_NEW("at", "{", "$lt", BCON_DATE_TIME(before), "}");

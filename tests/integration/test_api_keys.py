@@ -1089,6 +1089,34 @@ def test_audit_exact_across_reload(deployment, stack, mongo):
     wait_until(lambda: use(d, k["key"]).status_code == 200, 10, "the key to work after the reload")
 
 
+def test_audit_retention_purge(deployment, stack, mongo):
+    """Records older than LOOPED_AUDIT_RETENTION_DAYS (365) go a minute after a start, in one
+    purge for the whole store (the lease in meta), and nothing younger goes with them."""
+    d = deployment
+    needs_pool(d)
+    if d.name != "lighttpd-pool":
+        pytest.skip("the purge does not depend on the web server: tested on lighttpd-pool")
+    _, db = mongo
+    team = f"purge-{token()}"
+    now = dt.datetime.now(dt.timezone.utc)
+    old = {"team_id": team, "action": "api.request", "at": now - dt.timedelta(days=366)}
+    kept = {"team_id": team, "action": "api.request", "at": now - dt.timedelta(days=364)}
+    db.audit.insert_many([old, kept])
+    db.meta.delete_one({"_id": "audit_purge"})  # as if no purge had run for an hour
+    offset = d.pool.log.stat().st_size
+    d.restart_pool()
+    wait_until(lambda: db.audit.count_documents({"_id": old["_id"]}) == 0, 90,
+               "the record older than a year to be purged", interval=1)
+    assert db.audit.count_documents({"_id": kept["_id"]}) == 1
+    lease = db.meta.find_one({"_id": "audit_purge"})
+    assert lease and abs((lease["at"].replace(tzinfo=dt.timezone.utc) - now).total_seconds()) < 120, lease
+    time.sleep(2)  # the other worker's attempt, a moment later, finds the lease taken
+    with open(d.pool.log, "rb") as f:
+        f.seek(offset)
+        log = f.read().decode(errors="replace")
+    assert "retention purge failed" not in log, log
+
+
 def test_audit_exact_after_graceful_stop(deployment, stack, mongo):
     """Last: stops the pool with SIGTERM (and starts it again)."""
     d = deployment
