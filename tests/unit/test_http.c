@@ -71,6 +71,48 @@ int main(void)
         http_request_free(&req);
     }
     {
+        /* Every parameter read, in any order; the first of two wins (as FCGX_GetParam);
+         * longer or shorter names and entries without '=' are not mistaken for them. */
+        char *env[] = {"NOEQUALS",
+                       "HTTP_X_API_KEY_EXTRA=no",
+                       "REMOTE_USE=no",
+                       "CONTENT_TYPE=application/json",
+                       "HTTP_SEC_FETCH_SITE=same-origin",
+                       "HTTP_ORIGIN=http://a.example",
+                       "HTTP_X_REQUEST_ID=first",
+                       "HTTP_X_REQUEST_ID=second",
+                       "HTTP_X_API_KEY=",
+                       "HTTP_USER_AGENT=ua/1",
+                       "HTTP_HOST=a.example",
+                       "REMOTE_USER=bob",
+                       "REMOTE_USER=mallory",
+                       "REMOTE_ADDR=::1",
+                       "REQUEST_URI=/v1/y",
+                       "REQUEST_METHOD=PATCH",
+                       "CONTENT_LENGTH=7",
+                       NULL};
+
+        ok(init(&req, env, &err) == 0, "all parameters parsed");
+        ok(strcmp(req.method, "PATCH") == 0 && strcmp(req.path, "/v1/y") == 0 &&
+               strcmp(req.remote_addr, "::1") == 0 && strcmp(req.host, "a.example") == 0 &&
+               strcmp(req.user_agent, "ua/1") == 0 && strcmp(req.origin, "http://a.example") == 0 &&
+               strcmp(req.sec_fetch_site, "same-origin") == 0 &&
+               strcmp(req.content_type, "application/json") == 0 && req.content_length == 7,
+           "each parameter in its field");
+        is_str(req.remote_user, "bob", "the first of two same-named parameters wins");
+        is_str(req.request_id, "first", "the first request id wins");
+        ok(req.api_key && req.api_key[0] == '\0', "an empty X-API-Key is \"\", not absent");
+        http_request_free(&req);
+    }
+    {
+        char *env[] = {NULL};
+
+        ok(init(&req, env, &err) == 0 && req.method[0] == '\0' && req.remote_addr[0] == '\0' &&
+               req.api_key == NULL && req.path[0] == '\0',
+           "no parameters at all: every field empty, no key");
+        http_request_free(&req);
+    }
+    {
         char *env[] = {"REQUEST_URI=/v1/x?a=1&a=2", NULL};
 
         ok(init(&req, env, &err) != 0 && err.code == ERR_VALIDATION_FAILED,
