@@ -128,8 +128,9 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     uri_default(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, t * 5 > 10000 ? t * 5 : 10000);
     uri_default(st->uri, MONGOC_URI_HEARTBEATFREQUENCYMS, 2000);
     /* Each popped client holds its own connection: a small pool keeps the store's connection
-     * count at 4 per worker process (2 clients and the pool's monitor for the request threads,
-     * and the background client of the audit writer and the key-change feed). The request
+     * count at 4 per worker process (2 clients and the pool's monitor for the request threads
+     * and the hourly retention purge, and the background client of the audit writer and the
+     * key-change feed). The request
      * threads rarely need the store at once (keys come from the cache), and a thread that
      * finds the pool empty waits at most waitQueueTimeoutMS. */
     uri_default(st->uri, MONGOC_URI_MAXPOOLSIZE, 2);
