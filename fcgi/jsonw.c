@@ -65,6 +65,9 @@ static size_t utf8_seq(const unsigned char *s)
 
 void jsonw_str(struct jsonw *w, const char *str)
 {
+    /* jansson's two-character escapes; the other control characters are written \u00XX. */
+    static const char short_esc[0x20] = {
+        ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *s = (const unsigned char *)str, *run;
     char esc[6] = {'\\', 'u', '0', '0'};
@@ -86,28 +89,10 @@ void jsonw_str(struct jsonw *w, const char *str)
         jsonw_raw(w, (const char *)run, (size_t)(s - run));
         if (*s == '\0')
             break;
-        switch (*s) {
-        case '"':
-        case '\\':
-            esc[1] = (char)*s;
+        esc[1] = *s == '"' || *s == '\\' ? (char)*s : short_esc[*s];
+        if (esc[1]) {
             jsonw_raw(w, esc, 2);
-            break;
-        case '\b':
-            JSONW_LIT(w, "\\b");
-            break;
-        case '\f':
-            JSONW_LIT(w, "\\f");
-            break;
-        case '\n':
-            JSONW_LIT(w, "\\n");
-            break;
-        case '\r':
-            JSONW_LIT(w, "\\r");
-            break;
-        case '\t':
-            JSONW_LIT(w, "\\t");
-            break;
-        default:
+        } else {
             esc[1] = 'u';
             esc[4] = hex[*s >> 4];
             esc[5] = hex[*s & 0xF];

@@ -119,12 +119,27 @@ int main(void)
     ok(text && len == 10000 && text[9999] == '9' && text[10000] == '\0', "10000 bytes written");
     free(text);
 
-    /* A refused string fails the whole text. */
+    /* A refused string fails the whole text, and leaves the writer empty for reuse. */
     JSONW_LIT(&w, "{\"a\":");
     jsonw_str(&w, "\xc0\xaf");
     JSONW_LIT(&w, "}");
-    ok(jsonw_finish(&w, &len) == NULL, "a refused string fails the text");
-    ok(jsonw_to_json(&w) == NULL, "and nothing after it is parsed");
+    ok(w.failed, "a refused string marks the writer failed");
+    ok(jsonw_finish(&w, &len) == NULL && w.buf == NULL && !w.failed, "no text; writer reset");
+    JSONW_LIT(&w, "{\"a\":");
+    jsonw_str(&w, "\xc0\xaf");
+    JSONW_LIT(&w, "}");
+    ok(jsonw_to_json(&w) == NULL && w.buf == NULL, "no value from a failed writer either");
+    {
+        json_t *v, *want = json_pack("{s:s}", "a", "caf\xc3\xa9 \"q\"");
+
+        JSONW_LIT(&w, "{\"a\":");
+        jsonw_str(&w, "caf\xc3\xa9 \"q\"");
+        JSONW_LIT(&w, "}");
+        v = jsonw_to_json(&w);
+        ok(v && json_equal(v, want), "jsonw_to_json parses the text back");
+        json_decref(v);
+        json_decref(want);
+    }
 
     /* The key object: every status, permissions, times set and unset, escaped names. */
     memset(&k, 0, sizeof k);
