@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jsonw.h"
 #include "util.h"
 
 /* The parameters a request is read from, found in one pass over the FastCGI environment:
@@ -331,25 +332,19 @@ int http_header_add(struct response *res, const char *name, const char *value)
 int http_response_send(struct request *req, const struct response *res)
 {
     FCGX_Request *r = req->fcgx;
-    char head[1024], small[4096];
+    char head[1024];
     const char *body = res->text;
     char *dumped = NULL;
     size_t blen = res->text_len;
     int n, ret = -1;
 
     if (body == NULL && res->body) {
-        /* Most bodies fit the stack buffer: no allocation, and no growing one by doubling. */
-        blen = json_dumpb(res->body, small, sizeof small, JSON_COMPACT);
-        if (blen == 0)
+        struct jsonw w = {0};
+
+        jsonw_json(&w, res->body);
+        body = dumped = jsonw_finish(&w, &blen);
+        if (body == NULL)
             return -1;
-        if (blen <= sizeof small) {
-            body = small;
-        } else {
-            dumped = malloc(blen);
-            if (dumped == NULL || json_dumpb(res->body, dumped, blen, JSON_COMPACT) != blen)
-                goto done;
-            body = dumped;
-        }
     }
     n = snprintf(head, sizeof head,
                  "Status: %d %s\r\n"

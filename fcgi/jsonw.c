@@ -141,6 +141,20 @@ char *jsonw_finish(struct jsonw *w, size_t *len)
     return buf;
 }
 
+static int append(const char *buf, size_t n, void *data)
+{
+    struct jsonw *w = data;
+
+    jsonw_raw(w, buf, n);
+    return w->failed ? -1 : 0;
+}
+
+void jsonw_json(struct jsonw *w, const json_t *v)
+{
+    if (!w->failed && json_dump_callback(v, append, w, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+        w->failed = true;
+}
+
 json_t *jsonw_to_json(struct jsonw *w)
 {
     size_t len;

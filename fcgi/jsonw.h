@@ -31,6 +31,9 @@ void jsonw_str_or_null(struct jsonw *w, const char *s);
 /* null for 0, else the RFC 3339 time of util_time_format, quoted. */
 void jsonw_time(struct jsonw *w, int64_t ms);
 
+/* v in jansson's compact form (a body composed with jansson, in one walk of its tree). */
+void jsonw_json(struct jsonw *w, const json_t *v);
+
 /* The text (caller frees) and its length, or NULL (and the buffer freed) if anything failed. */
 char *jsonw_finish(struct jsonw *w, size_t *len);
 

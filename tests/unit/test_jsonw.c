@@ -141,6 +141,23 @@ int main(void)
         json_decref(want);
     }
 
+    /* A jansson body in one walk: the same bytes as json_dumps, for a nested value. */
+    {
+        json_t *v =
+            json_loads("{\"a\":[1,-2.5,true,null,\"caf\\u00e9\\n\"],\"b\":{\"c\":{}}}", 0, NULL);
+        char *want = json_dumps(v, JSON_COMPACT), *got;
+
+        JSONW_LIT(&w, "[");
+        jsonw_json(&w, v);
+        JSONW_LIT(&w, "]");
+        got = jsonw_finish(&w, &len);
+        ok(got && want && len == strlen(want) + 2 && strncmp(got + 1, want, len - 2) == 0,
+           "jsonw_json writes what json_dumps writes: %s", got ? got : "(null)");
+        free(got);
+        free(want);
+        json_decref(v);
+    }
+
     /* The key object: every status, permissions, times set and unset, escaped names. */
     memset(&k, 0, sizeof k);
     snprintf(k.id, sizeof k.id, "key_0123456789abcdefghij");
