@@ -1091,7 +1091,8 @@ def test_audit_exact_across_reload(deployment, stack, mongo):
 
 def test_audit_retention_purge(deployment, stack, mongo):
     """Records older than LOOPED_AUDIT_RETENTION_DAYS (365) go a minute after a start, in one
-    purge for the whole store (the lease in meta), and nothing younger goes with them."""
+    purge for the whole store (the lease in meta), and nothing younger goes with them; within
+    the hour of the lease no process purges again."""
     d = deployment
     needs_pool(d)
     if d.name != "lighttpd-pool":
@@ -1115,6 +1116,18 @@ def test_audit_retention_purge(deployment, stack, mongo):
         f.seek(offset)
         log = f.read().decode(errors="replace")
     assert "retention purge failed" not in log, log
+    assert log.count("audit: purged") == 1, log
+
+    # The lease holds for an hour: a pool started again within it purges nothing.
+    late = {"team_id": team, "action": "api.request", "at": now - dt.timedelta(days=366)}
+    db.audit.insert_one(late)
+    try:
+        d.restart_pool()
+        time.sleep(70)  # past the first purge attempt, a minute after the start
+        assert db.audit.count_documents({"_id": late["_id"]}) == 1, "purged again within the hour"
+        assert db.meta.find_one({"_id": "audit_purge"})["at"] == lease["at"]
+    finally:
+        db.audit.delete_one({"_id": late["_id"]})
 
 
 def test_audit_exact_after_graceful_stop(deployment, stack, mongo):
