@@ -21,9 +21,7 @@ struct param_want {
 
 static void params_read(FCGX_Request *r, struct param_want *want, size_t n)
 {
-    size_t left = n;
-
-    for (char **e = r->envp; e && *e && left; e++) {
+    for (char **e = r->envp; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         size_t len;
 
@@ -33,7 +31,6 @@ static void params_read(FCGX_Request *r, struct param_want *want, size_t n)
         for (size_t i = 0; i < n; i++) {
             if (want[i].len == len && *want[i].out == NULL && memcmp(*e, want[i].name, len) == 0) {
                 *want[i].out = eq + 1;
-                left--;
                 break;
             }
         }

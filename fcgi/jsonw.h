@@ -1,7 +1,8 @@
-/* jsonw.h: JSON text written straight into a growing buffer, for the responses of the hot
- * path (GET /v1/key). jansson builds a tree of allocated values and then walks it; this
- * writes each value once. The output is byte for byte what json_dumps(JSON_COMPACT) writes
- * for the same values (tests/unit/test_jsonw.c compares the two). */
+/* jsonw.h: JSON text written straight into a growing buffer. The hot path (GET /v1/key)
+ * writes its values here directly, rather than building jansson's tree of allocated values
+ * and walking it; every other response body is a jansson value dumped here (jsonw_json). The
+ * output is byte for byte what json_dumps(JSON_COMPACT) writes for the same values
+ * (tests/unit/test_jsonw.c compares the two). */
 #ifndef LOOPED_JSONW_H
 #define LOOPED_JSONW_H
 
