@@ -1,8 +1,14 @@
-/* keycache.c: a 16-way set-associative table of recently seen key digests, one mutex per
- * process. Wide sets keep conflict misses rare at high load (10,000 keys in 16,384 entries:
- * with 4 ways, 3% of the sets overflowed and their keys kept evicting each other), and fill
- * each set's ways in order, so resident memory grows with the keys cached, not with the table;
- * a per-set array of tags keeps a lookup to one cache line plus the entry it finds.
+/* keycache.c: a 16-way set-associative table of recently seen keys by digest, and a smaller
+ * 8-way one of digests the store did not know, under one mutex per process. Wide sets keep
+ * conflict misses rare at high load (10,000 keys in 16,384 entries: with 4 ways, 3% of the
+ * sets overflowed and their keys kept evicting each other), and fill each set's ways in order,
+ * so resident memory grows with the keys cached, not with the table; a per-set array of tags
+ * keeps a lookup to one cache line plus the entry it finds.
+ *
+ * Unknown digests have a table of their own so that they never compete with keys for a way:
+ * when they shared one, two unknown digests in a set full of keys evicted each other on every
+ * request, and each request went to the store (benchmark T8); and a flood of unknown keys
+ * could push out the keys of the integrations that are using the API.
  *
  * How long a positive entry may be trusted is what bounds the delay of a revoke in other
  * processes. While keysync.c keeps applying the store's feed of key changes (at least once
@@ -20,10 +26,17 @@
 
 #define KEYCACHE_SETS 1024 /* power of two */
 #define KEYCACHE_WAYS 16   /* 16,384 entries of ~1 KB, touched as they fill */
+#define UNKNOWN_SETS  512  /* power of two */
+#define UNKNOWN_WAYS  8    /* 4,096 entries of 40 bytes */
 
 struct slot {
     struct key_auth key;
     int64_t stored; /* monotonic ms when the lookup that read it started; 0: empty */
+};
+
+struct unknown {
+    unsigned char digest[AUTH_DIGEST_LEN];
+    int64_t stored; /* as in struct slot */
 };
 
 #define INFLIGHT_MAX 64 /* digests being looked up at once; more just look up unshared */
@@ -37,6 +50,7 @@ static struct slot slots[KEYCACHE_SETS * KEYCACHE_WAYS];
 /* Digest bytes 4-7 of each entry with the low bit set; 0 for a way never used or forgotten,
  * so that keycache_forget reads this array, not the table's untouched pages. */
 static uint32_t tags[KEYCACHE_SETS * KEYCACHE_WAYS];
+static struct unknown unknowns[UNKNOWN_SETS * UNKNOWN_WAYS];
 static struct inflight inflight[INFLIGHT_MAX];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t landed = PTHREAD_COND_INITIALIZER; /* a lookup ended */
@@ -62,6 +76,14 @@ static size_t set_of(const unsigned char *digest)
     return (h & (KEYCACHE_SETS - 1)) * KEYCACHE_WAYS;
 }
 
+static struct unknown *unknown_set_of(const unsigned char *digest)
+{
+    uint32_t h;
+
+    memcpy(&h, digest, sizeof h);
+    return &unknowns[(h & (UNKNOWN_SETS - 1)) * UNKNOWN_WAYS];
+}
+
 static uint32_t tag_of(const unsigned char *digest)
 {
     uint32_t t;
@@ -70,46 +92,64 @@ static uint32_t tag_of(const unsigned char *digest)
     return t | 1;
 }
 
-static bool negative(const struct slot *s)
-{
-    return s->key.key.id[0] == '\0';
-}
-
-/* Whether the entry may still be used at now (called with the lock held). */
+/* Whether the key may still be used at now (called with the lock held). */
 static bool fresh(const struct slot *s, int64_t now)
 {
     int64_t age = now - s->stored;
 
     if (s->stored == 0)
         return false;
-    if (negative(s))
-        return age < ttl_neg;
     if (age < ttl_grace)
         return true;
     return age < ttl_pos && s->stored >= sync_since && now - sync_last < ttl_grace;
 }
 
-/* Looks digest up in its set (called with the lock held). */
-static enum keycache_result lookup(const unsigned char *digest, struct key_auth *out)
+static bool unknown_fresh(const struct unknown *u, int64_t now)
+{
+    return u->stored != 0 && now - u->stored < ttl_neg;
+}
+
+/* The way that holds digest, or NULL (called with the lock held). */
+static struct slot *find(const unsigned char *digest)
 {
     size_t set = set_of(digest);
     uint32_t tag = tag_of(digest);
-    int64_t now = util_mono_ms();
 
     for (size_t i = set; i < set + KEYCACHE_WAYS; i++) {
-        struct slot *s = &slots[i];
+        if (tags[i] == tag && slots[i].stored &&
+            memcmp(slots[i].key.digest, digest, AUTH_DIGEST_LEN) == 0)
+            return &slots[i];
+    }
+    return NULL;
+}
 
-        if (tags[i] != tag || s->stored == 0 || memcmp(s->key.digest, digest, AUTH_DIGEST_LEN) != 0)
-            continue;
+static struct unknown *unknown_find(const unsigned char *digest)
+{
+    struct unknown *set = unknown_set_of(digest);
+
+    for (struct unknown *u = set; u < set + UNKNOWN_WAYS; u++) {
+        if (u->stored && memcmp(u->digest, digest, AUTH_DIGEST_LEN) == 0)
+            return u;
+    }
+    return NULL;
+}
+
+/* Looks digest up (called with the lock held). A digest is in at most one of the tables. */
+static enum keycache_result lookup(const unsigned char *digest, struct key_auth *out)
+{
+    int64_t now = util_mono_ms();
+    struct slot *s = find(digest);
+    struct unknown *u;
+
+    if (s) {
         /* A stale entry stays: while the feed is late, it may become good again. */
         if (!fresh(s, now))
             return KEYCACHE_MISS;
-        if (negative(s))
-            return KEYCACHE_UNKNOWN;
         *out = s->key;
         return KEYCACHE_HIT;
     }
-    return KEYCACHE_MISS;
+    u = unknown_find(digest);
+    return u && unknown_fresh(u, now) ? KEYCACHE_UNKNOWN : KEYCACHE_MISS;
 }
 
 static struct inflight *inflight_of(const unsigned char *digest)
@@ -173,24 +213,15 @@ void keycache_done(const unsigned char digest[AUTH_DIGEST_LEN])
     pthread_mutex_unlock(&lock);
 }
 
-void keycache_put(const struct key_auth *k, int64_t read_started)
+/* Stores a key (called with the lock held): in the way that had its digest, else the first
+ * free way, else a stale one, else the oldest. */
+static void put_key(const struct key_auth *k, int64_t read_started, int64_t now)
 {
-    struct slot *set = &slots[set_of(k->digest)], *s = NULL;
-    int64_t now;
+    struct slot *set = &slots[set_of(k->digest)], *s = find(k->digest);
+    struct unknown *u = unknown_find(k->digest);
 
-    if (ttl_pos <= 0)
-        return;
-    now = util_mono_ms();
-    pthread_mutex_lock(&lock);
-    landed_one(k->digest);
-    if (read_started <= forgot_at)
-        goto done;
-    /* The same digest, else the first free way, else a stale one, else the oldest negative
-     * entry, else the oldest entry. */
-    for (int w = 0; w < KEYCACHE_WAYS && s == NULL; w++) {
-        if (set[w].stored && memcmp(set[w].key.digest, k->digest, AUTH_DIGEST_LEN) == 0)
-            s = &set[w];
-    }
+    if (u)
+        u->stored = 0;
     for (int w = 0; w < KEYCACHE_WAYS && s == NULL; w++) {
         if (set[w].stored == 0)
             s = &set[w];
@@ -202,15 +233,56 @@ void keycache_put(const struct key_auth *k, int64_t read_started)
     if (s == NULL) {
         s = set;
         for (struct slot *c = set + 1; c < set + KEYCACHE_WAYS; c++) {
-            if ((negative(c) && !negative(s)) ||
-                (negative(c) == negative(s) && c->stored < s->stored))
+            if (c->stored < s->stored)
                 s = c;
         }
     }
     s->key = *k;
     s->stored = read_started;
     tags[s - slots] = tag_of(k->digest);
-done:
+}
+
+/* Stores an unknown digest (called with the lock held): in the way that had it, else the
+ * first free or expired way, else the oldest. */
+static void put_unknown(const unsigned char *digest, int64_t read_started, int64_t now)
+{
+    struct unknown *set = unknown_set_of(digest), *u = unknown_find(digest);
+    struct slot *s = find(digest);
+
+    if (s) {
+        s->stored = 0;
+        tags[s - slots] = 0;
+    }
+    for (int w = 0; w < UNKNOWN_WAYS && u == NULL; w++) {
+        if (!unknown_fresh(&set[w], now))
+            u = &set[w];
+    }
+    if (u == NULL) {
+        u = set;
+        for (struct unknown *c = set + 1; c < set + UNKNOWN_WAYS; c++) {
+            if (c->stored < u->stored)
+                u = c;
+        }
+    }
+    memcpy(u->digest, digest, AUTH_DIGEST_LEN);
+    u->stored = read_started;
+}
+
+void keycache_put(const struct key_auth *k, int64_t read_started)
+{
+    int64_t now;
+
+    if (ttl_pos <= 0)
+        return;
+    now = util_mono_ms();
+    pthread_mutex_lock(&lock);
+    landed_one(k->digest);
+    if (read_started > forgot_at) {
+        if (k->key.id[0] == '\0')
+            put_unknown(k->digest, read_started, now);
+        else
+            put_key(k, read_started, now);
+    }
     pthread_mutex_unlock(&lock);
 }
 
@@ -238,7 +310,7 @@ void keycache_forget(const char *const *ids, size_t n)
         struct slot *s = &slots[i];
         const char *id = s->key.key.id;
 
-        if (tags[i] != 0 && s->stored && !negative(s) &&
+        if (tags[i] != 0 && s->stored &&
             (sorted == NULL || bsearch(&id, sorted, n, sizeof *sorted, id_cmp))) {
             s->stored = 0;
             tags[i] = 0;

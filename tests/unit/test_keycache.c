@@ -123,15 +123,15 @@ int main(void)
     }
     ok(get(&a) == KEYCACHE_MISS, "an entry lives no longer than ttl, synced or not");
 
-    /* 16 ways per set: a 17th key evicts the oldest entry, negative entries first. */
+    /* 16 ways per set: a 17th key evicts the oldest. Unknown digests have their own table. */
     {
-        struct key_auth w[18];
+        struct key_auth w[17], u1 = key(7, 101, ""), u2 = key(7, 102, "");
         char id[KEY_ID_LEN];
-        int hits = 0;
+        int hits = 0, refused = 0;
 
-        for (int i = 0; i < 18; i++) {
+        for (int i = 0; i < 17; i++) {
             snprintf(id, sizeof id, "key_w%d", i);
-            w[i] = key(7, (unsigned char)(i + 1), i == 2 ? "" : id);
+            w[i] = key(7, (unsigned char)(i + 1), id);
         }
         keycache_synced(util_mono_ms(), false);
         for (int i = 0; i < 16; i++) {
@@ -140,26 +140,62 @@ int main(void)
         }
         keycache_synced(util_mono_ms(), false); /* (a loaded machine may be slow here) */
         for (int i = 0; i < 16; i++)
-            hits += get(&w[i]) != KEYCACHE_MISS;
+            hits += get(&w[i]) == KEYCACHE_HIT;
         ok(hits == 16, "sixteen keys of one set are all kept (%d)", hits);
-        keycache_put(&w[16], util_mono_ms());
-        ok(get(&w[2]) == KEYCACHE_MISS, "the 17th evicts the negative entry");
-        ok(get(&w[0]) == KEYCACHE_HIT && get(&w[16]) == KEYCACHE_HIT, "and keeps the keys");
-        keycache_put(&w[17], util_mono_ms());
+        /* Two unknown digests of a set full of keys: they used to evict each other. */
+        keycache_put(&u1, util_mono_ms());
+        keycache_put(&u2, util_mono_ms());
+        for (int i = 0; i < 10; i++)
+            refused += get(i % 2 ? &u1 : &u2) == KEYCACHE_UNKNOWN;
         keycache_synced(util_mono_ms(), false);
-        ok(get(&w[0]) == KEYCACHE_MISS && get(&w[1]) == KEYCACHE_HIT,
-           "with no negative entry, the oldest goes");
+        hits = 0;
+        for (int i = 0; i < 16; i++)
+            hits += get(&w[i]) == KEYCACHE_HIT;
+        ok(refused == 10 && hits == 16,
+           "unknown digests in a full set are remembered (%d of 10) and evict no key (%d)", refused,
+           hits);
+        keycache_put(&w[16], util_mono_ms());
+        keycache_synced(util_mono_ms(), false);
+        ok(get(&w[0]) == KEYCACHE_MISS && get(&w[1]) == KEYCACHE_HIT && get(&w[16]) == KEYCACHE_HIT,
+           "a 17th key evicts the oldest");
         ids[0] = "key_w4";
         ids[1] = "key_w1";
         keycache_forget(ids, 2);
         ok(get(&w[4]) == KEYCACHE_MISS && get(&w[1]) == KEYCACHE_MISS &&
-               get(&w[16]) == KEYCACHE_HIT,
-           "forgetting several ids at once");
+               get(&w[16]) == KEYCACHE_HIT && get(&u1) == KEYCACHE_UNKNOWN,
+           "forgetting several ids at once, and no unknown digest");
         sleep_ms(2); /* a read must start after the forget to be cached */
         keycache_put(&w[0], util_mono_ms());
         keycache_synced(util_mono_ms(), false);
         ok(get(&w[0]) == KEYCACHE_HIT && get(&w[3]) == KEYCACHE_HIT,
            "a forgotten entry's way is reused first");
+    }
+
+    /* The table of unknown digests: 8 ways per set, the oldest goes. */
+    {
+        struct key_auth u[9];
+        int refused = 0;
+
+        for (int i = 0; i < 9; i++) {
+            u[i] = key(11, (unsigned char)(i + 1), "");
+            keycache_put(&u[i], util_mono_ms());
+            sleep_ms(1);
+        }
+        for (int i = 1; i < 9; i++)
+            refused += get(&u[i]) == KEYCACHE_UNKNOWN;
+        ok(get(&u[0]) == KEYCACHE_MISS && refused == 8,
+           "a 9th unknown digest of a set evicts the oldest (%d kept)", refused);
+    }
+
+    /* A digest is a key or unknown, whichever the last lookup found. */
+    {
+        struct key_auth k = key(12, 1, "key_k"), gone = key(12, 1, "");
+
+        keycache_put(&gone, util_mono_ms());
+        keycache_put(&k, util_mono_ms());
+        ok(get(&k) == KEYCACHE_HIT, "a key found after its digest was unknown is used");
+        keycache_put(&gone, util_mono_ms());
+        ok(get(&k) == KEYCACHE_UNKNOWN, "a key the store no longer knows is refused");
     }
 
     /* Single flight: a second miss on a digest being looked up waits for that lookup. */
