@@ -52,6 +52,7 @@ static struct slot slots[KEYCACHE_SETS * KEYCACHE_WAYS];
 static uint32_t tags[KEYCACHE_SETS * KEYCACHE_WAYS];
 static struct unknown unknowns[UNKNOWN_SETS * UNKNOWN_WAYS];
 static struct inflight inflight[INFLIGHT_MAX];
+static size_t inflight_n; /* entries in use are below this index: lookups take the lowest free */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t landed = PTHREAD_COND_INITIALIZER; /* a lookup ended */
 static int64_t ttl_pos, ttl_neg, ttl_grace;
@@ -154,7 +155,7 @@ static enum keycache_result lookup(const unsigned char *digest, struct key_auth 
 
 static struct inflight *inflight_of(const unsigned char *digest)
 {
-    for (struct inflight *f = inflight; f < inflight + INFLIGHT_MAX; f++) {
+    for (struct inflight *f = inflight; f < inflight + inflight_n; f++) {
         if (f->used && memcmp(f->digest, digest, AUTH_DIGEST_LEN) == 0)
             return f;
     }
@@ -180,6 +181,8 @@ enum keycache_result keycache_get(const unsigned char digest[AUTH_DIGEST_LEN], s
             if (f < inflight + INFLIGHT_MAX) {
                 memcpy(f->digest, digest, AUTH_DIGEST_LEN);
                 f->used = true;
+                if ((size_t)(f - inflight) >= inflight_n)
+                    inflight_n = (size_t)(f - inflight) + 1;
             }
             break;
         }
@@ -202,6 +205,8 @@ static void landed_one(const unsigned char *digest)
 
     if (f) {
         f->used = false;
+        while (inflight_n > 0 && !inflight[inflight_n - 1].used)
+            inflight_n--;
         pthread_cond_broadcast(&landed);
     }
 }

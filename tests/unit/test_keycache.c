@@ -223,6 +223,19 @@ int main(void)
         keycache_done(e.digest);
         ok(get(&e) == KEYCACHE_MISS, "and then the next one");
         keycache_done(e.digest);
+
+        /* Two lookups at once; the first to start ends first. */
+        keycache_forget((const char *[]){"key_c"}, 1);
+        sleep_ms(2);
+        ok(get(&c) == KEYCACHE_MISS && get(&e) == KEYCACHE_MISS, "two lookups at once");
+        keycache_done(c.digest);
+        w = (struct waiter){&e, KEYCACHE_MISS, 0};
+        pthread_create(&th, NULL, wait_thread, &w);
+        sleep_ms(50);
+        ok(!w.finished, "a miss on the second still waits once the first has ended");
+        keycache_put(&e, util_mono_ms());
+        pthread_join(th, NULL);
+        ok(w.r == KEYCACHE_HIT, "and gets its key");
     }
 
     /* ttl 0 disables the cache. */
