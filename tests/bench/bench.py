@@ -976,8 +976,20 @@ class Bench:
         log(f"T9 soak: {self.args.soak_s}s at {rate:.0f} rps, SIGHUP at {self.args.soak_s / 2:.0f}s")
         timer = threading.Timer(self.args.soak_s / 2, lambda: pool.proc.send_signal(signal.SIGHUP))
         timer.start()
-        d = h2load(self.main, "/v1/key", key, rate, self.args.conns, duration=self.args.soak_s)
+        # In runs of 10 s: h2load ends a client at the server's keep-alive limit, so one 60 s run
+        # needs a client per 900 requests (251 at 3,765 rps), and Apache's event MPM closes
+        # kept-alive connections when that many arrive at once; 10 s runs need a sixth of them.
+        parts, done_s = [], 0
+        while done_s < self.args.soak_s:
+            seg = min(10, self.args.soak_s - done_s)
+            parts.append(h2load(self.main, "/v1/key", key, rate, self.args.conns, duration=seg))
+            done_s += seg
         timer.cancel()
+        d = {k: sum(p[k] for p in parts) for k in ("total", "started", "done", "succeeded",
+                                                   "failed", "errored", "timeout", "s2xx",
+                                                   "s3xx", "s4xx", "s5xx")}
+        d.update(offered_rps=parts[0]["offered_rps"], clients=parts[0]["clients"],
+                 runs=len(parts), argv=parts[0]["argv"])
         self.count_main("A", d["done"])
         answered = d["s2xx"] + d["s4xx"]
         t = time.monotonic()
@@ -1213,10 +1225,12 @@ def table(res):
     t9 = ck.get("T9")
     at = ck.get("audit_total")
     if t9:
+        # The soak must have run at the rate it names: 90% of rps(A), of which 90% answered.
+        served = t9["answered"] / max(1, t9["offered_rps"] * t9["seconds"])
         rows.append(("T9", f"audit lost: soak {t9['seconds']}s@{t9['offered_rps']}rps+SIGHUP; whole run",
                      "0", f"{t9['lost']}; {at['lost'] if at else '-'}",
-                     f"{t9['audited']}/{t9['answered']}", "PASS" if t9["lost"] <= 0 and
-                     t9["answered"] > 0 and
+                     f"{t9['audited']}/{t9['answered']}, served {served:.0%}",
+                     "PASS" if t9["lost"] <= 0 and t9["answered"] > 0 and served >= 0.9 and
                      (not at or at["lost"] <= 0) and t9["reloaded"] else "FAIL"))
     t10 = ck.get("T10")
     if t10:
