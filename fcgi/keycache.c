@@ -219,12 +219,14 @@ void keycache_done(const unsigned char digest[AUTH_DIGEST_LEN])
 }
 
 /* Stores a key (called with the lock held): in the way that had its digest, else the first
- * free way, else a stale one, else the oldest. */
+ * free way, else a stale one, else the oldest. Of two reads of a digest, the later one wins. */
 static void put_key(const struct key_auth *k, int64_t read_started, int64_t now)
 {
     struct slot *set = &slots[set_of(k->digest)], *s = find(k->digest);
     struct unknown *u = unknown_find(k->digest);
 
+    if ((s && s->stored > read_started) || (u && u->stored > read_started))
+        return;
     if (u)
         u->stored = 0;
     for (int w = 0; w < KEYCACHE_WAYS && s == NULL; w++) {
@@ -248,12 +250,14 @@ static void put_key(const struct key_auth *k, int64_t read_started, int64_t now)
 }
 
 /* Stores an unknown digest (called with the lock held): in the way that had it, else the
- * first free or expired way, else the oldest. */
+ * first free or expired way, else the oldest; as in put_key, the later read wins. */
 static void put_unknown(const unsigned char *digest, int64_t read_started, int64_t now)
 {
     struct unknown *set = unknown_set_of(digest), *u = unknown_find(digest);
     struct slot *s = find(digest);
 
+    if ((s && s->stored > read_started) || (u && u->stored > read_started))
+        return;
     if (s) {
         s->stored = 0;
         tags[s - slots] = 0;

@@ -196,6 +196,12 @@ int main(void)
         ok(get(&k) == KEYCACHE_HIT, "a key found after its digest was unknown is used");
         keycache_put(&gone, util_mono_ms());
         ok(get(&k) == KEYCACHE_UNKNOWN, "a key the store no longer knows is refused");
+        keycache_put(&k, util_mono_ms() - 50);
+        ok(get(&k) == KEYCACHE_UNKNOWN, "a read that started before the last one is not stored");
+        keycache_put(&gone, util_mono_ms() - 50);
+        keycache_put(&k, util_mono_ms());
+        keycache_put(&gone, util_mono_ms() - 50);
+        ok(get(&k) == KEYCACHE_HIT, "whether it found the key or not");
     }
 
     /* Single flight: a second miss on a digest being looked up waits for that lookup. */
