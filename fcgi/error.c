@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonw.h"
+
 struct err_info {
     int status;
     const char *code;
@@ -130,21 +132,33 @@ const char *error_reason(int status)
     }
 }
 
-json_t *error_body(const struct app_error *e, const char *request_id)
+void error_write(struct jsonw *w, const struct app_error *e, const char *request_id)
 {
-    json_t *inner;
     enum err_code code = e->code > ERR_NONE && e->code < ERR__COUNT ? e->code : ERR_INTERNAL;
 
-    inner = json_pack("{s:s, s:s, s:s}", "code", error_code_name(code), "message",
-                      e->message[0] ? e->message : error_default_message(code), "request_id",
-                      request_id);
-    if (inner == NULL)
-        return NULL;
-    if (e->details && json_array_size(e->details) > 0)
-        json_object_set(inner, "details", e->details);
-    if (code == ERR_INSUFFICIENT_SCOPE && e->required[0])
-        json_object_set_new(inner, "required", json_string(e->required));
-    return json_pack("{s:o}", "error", inner);
+    JSONW_LIT(w, "{\"error\":{\"code\":");
+    jsonw_str(w, error_code_name(code));
+    JSONW_LIT(w, ",\"message\":");
+    jsonw_str(w, e->message[0] ? e->message : error_default_message(code));
+    JSONW_LIT(w, ",\"request_id\":");
+    jsonw_str(w, request_id);
+    if (e->details && json_array_size(e->details) > 0) {
+        JSONW_LIT(w, ",\"details\":");
+        jsonw_json(w, e->details);
+    }
+    if (code == ERR_INSUFFICIENT_SCOPE && e->required[0]) {
+        JSONW_LIT(w, ",\"required\":");
+        jsonw_str(w, e->required);
+    }
+    JSONW_LIT(w, "}}");
+}
+
+json_t *error_body(const struct app_error *e, const char *request_id)
+{
+    struct jsonw w = {0};
+
+    error_write(&w, e, request_id);
+    return jsonw_to_json(&w);
 }
 
 void error_clear(struct app_error *e)

@@ -61,8 +61,14 @@ const char *error_default_message(enum err_code code);
 /* The reason phrase of an HTTP status ("Not Found"); "Unknown" for others. */
 const char *error_reason(int status);
 
-/* The error body of api.md §1: {"error": {code, message, details?, required?, request_id}}.
- * Returns a new reference, or NULL when out of memory. */
+struct jsonw;
+
+/* The error body of api.md §1, {"error": {code, message, request_id, details?, required?}},
+ * written as text (every error response: a flood of bad keys costs no allocated tree). The
+ * writer fails if the message or a detail is not UTF-8. */
+void error_write(struct jsonw *w, const struct app_error *e, const char *request_id);
+
+/* The same as a jansson value (a new reference), or NULL. */
 json_t *error_body(const struct app_error *e, const char *request_id);
 
 /* Frees details and zeroes e; accepts NULL. */

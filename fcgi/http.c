@@ -368,12 +368,23 @@ done:
 
 int http_error_send(struct request *req, struct response *res, const struct app_error *err)
 {
+    struct jsonw w = {0};
+
     json_decref(res->body);
+    res->body = NULL;
     free(res->text);
-    res->text = NULL;
     res->text_len = 0;
     res->status = error_status(err->code);
-    res->body = error_body(err, req->request_id);
+    error_write(&w, err, req->request_id);
+    res->text = jsonw_finish(&w, &res->text_len);
+    if (res->text == NULL) {
+        /* A message or detail that is not UTF-8: the code's own sentence, no details. */
+        struct app_error plain = {.code = err->code};
+
+        w = (struct jsonw){0};
+        error_write(&w, &plain, req->request_id);
+        res->text = jsonw_finish(&w, &res->text_len);
+    }
     return http_response_send(req, res);
 }
 

@@ -1,8 +1,41 @@
 /* test_error.c: the code table and the error envelope of api.md §1. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../fcgi/error.h"
+#include "../../fcgi/jsonw.h"
 #include "tap.h"
+
+/* error_write's text against jansson's compact dump of the same envelope built as a tree. */
+static int same_as_jansson(const struct app_error *e, const char *rid)
+{
+    enum err_code code = e->code;
+    json_t *inner = json_pack("{s:s, s:s, s:s}", "code", error_code_name(code), "message",
+                              e->message[0] ? e->message : error_default_message(code),
+                              "request_id", rid),
+           *ref;
+    struct jsonw w = {0};
+    char *want, *got;
+    size_t len;
+    int same;
+
+    if (e->details && json_array_size(e->details) > 0)
+        json_object_set(inner, "details", e->details);
+    if (code == ERR_INSUFFICIENT_SCOPE && e->required[0])
+        json_object_set_new(inner, "required", json_string(e->required));
+    ref = json_pack("{s:o}", "error", inner);
+    want = json_dumps(ref, JSON_COMPACT);
+    error_write(&w, e, rid);
+    got = jsonw_finish(&w, &len);
+    same = want && got && strcmp(want, got) == 0 && len == strlen(want);
+    if (!same)
+        fprintf(stderr, "# want %s\n#  got %s\n", want ? want : "(null)", got ? got : "(null)");
+    free(want);
+    free(got);
+    json_decref(ref);
+    return same;
+}
 
 int main(void)
 {
@@ -57,7 +90,26 @@ int main(void)
            error_default_message(ERR_INSUFFICIENT_SCOPE), "default message");
     ok(json_object_get(inner, "details") == NULL, "no empty details");
     json_decref(body);
+    ok(same_as_jansson(&e, "r"), "as text: the bytes jansson writes (required)");
     error_clear(&e);
+
+    error_set(&e, ERR_VALIDATION_FAILED, "Caf\xc3\xa9 \"quoted\"\n\t%s", "\\");
+    error_detail(&e, "name", "must be \xe2\x89\xa4 200 characters");
+    error_detail(&e, "lines", "must not be empty");
+    ok(same_as_jansson(&e, "rid-\x01"), "as text: the bytes jansson writes (details, escapes)");
+    error_clear(&e);
+    error_set(&e, ERR_INVALID_API_KEY, NULL);
+    ok(same_as_jansson(&e, "rid-2"), "as text: the bytes jansson writes (default message)");
+    error_clear(&e);
+    {
+        struct jsonw w = {0};
+        size_t len;
+
+        error_set(&e, ERR_VALIDATION_FAILED, "not UTF-8: \xff");
+        error_write(&w, &e, "r");
+        ok(jsonw_finish(&w, &len) == NULL, "a message that is not UTF-8 fails the writer");
+        error_clear(&e);
+    }
     error_clear(NULL);
     return tap_done();
 }
