@@ -1,6 +1,7 @@
-/* jsonw.h: JSON text written straight into a growing buffer. The hot path (GET /v1/key)
- * writes its values here directly, rather than building jansson's tree of allocated values
- * and walking it; every other response body is a jansson value dumped here (jsonw_json). The
+/* jsonw.h: JSON text written straight into a growing buffer. The hot paths (GET /v1/key and
+ * every error envelope, error_write) write their values here directly, rather than building
+ * jansson's tree of allocated values and walking it; every other response body is a jansson
+ * value dumped here (jsonw_json). The
  * output is byte for byte what json_dumps(JSON_COMPACT) writes for the same values
  * (tests/unit/test_jsonw.c compares the two). */
 #ifndef LOOPED_JSONW_H
