@@ -4,6 +4,7 @@ The tests of one deployment run in file order; the SIGTERM test stops the pool, 
 (and restarts the pool anyway).
 """
 
+import json
 import os
 import signal
 import threading
@@ -107,6 +108,26 @@ def test_query_string_is_not_part_of_the_path(deployment):
     assert r.status_code in (200, 400), r.text  # 400 unknown_parameter is fine too; 404 is not
     r = deployment.get("/v1/_test/hello?a=b")
     assert r.status_code in (200, 400), r.text
+
+
+def test_unknown_parameter_cut_in_a_char(deployment):
+    """The message quotes the name up to 64 bytes: cut in the middle of a character, it is not
+    UTF-8, and the answer is still the envelope, with the code's own sentence."""
+    err = assert_error(deployment.get("/v1/_test/hello?a" + "%C3%A9" * 40 + "=1"), 400,
+                       "unknown_parameter")
+    assert "details" not in err, err
+
+
+def test_unknown_parameter_not_utf8(deployment):
+    """A name that is not UTF-8 at all (the web servers refuse %ff themselves: straight to the
+    pool)."""
+    needs_pool(deployment)
+    status, headers, body = deployment.fcgi("GET", "/v1/_test/hello?%ff=1",
+                                            headers={"X-Request-Id": "bad-name-1"})
+    assert status == 400, body
+    err = json.loads(body)["error"]
+    assert err["code"] == "unknown_parameter" and err["request_id"] == "bad-name-1", err
+    assert err["message"] and "details" not in err, err
 
 
 def test_oversize_body_413(deployment):
