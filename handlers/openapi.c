@@ -3,11 +3,16 @@
 #include "handlers.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../fcgi/catalog.h"
+#include "../fcgi/jsonw.h"
 
-static json_t *openapi_doc;
+/* The document as text, dumped once at start-up: a request copies its 84 KB (94,000
+ * instructions under callgrind) instead of walking the tree again (9.3 M). */
+static char *openapi_text;
+static size_t openapi_len;
 
 /* Rewrites $refs of a schema node for its new home in components.schemas:
  * "defs.json#/$defs/x" -> "#/components/schemas/x", "#/$defs/x" -> ".../<resource>.x". */
@@ -287,25 +292,25 @@ int openapi_build(const char *schema_dir, char *err)
     json_error_t je;
     const struct resource *res;
     const struct schema_set *set = catalog_schemas();
-    json_t *schemas;
+    json_t *doc, *schemas;
+    struct jsonw w = {0};
     size_t n;
 
     snprintf(path, sizeof path, "%s/openapi/base.json", schema_dir);
-    json_decref(openapi_doc);
-    openapi_doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (openapi_doc == NULL) {
+    doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (doc == NULL) {
         snprintf(err, SCHEMA_ERR_LEN, "%.200s:%d: %.40s", path, je.line, je.text);
         return -1;
     }
-    schemas = json_object_get(json_object_get(openapi_doc, "components"), "schemas");
+    schemas = json_object_get(json_object_get(doc, "components"), "schemas");
     /* Shared definitions (files without x-resource) become components of their own name. */
     for (size_t i = 0; set && i < schema_set_count(set); i++) {
-        json_t *doc = schema_set_doc(set, i, NULL), *d;
+        json_t *file = schema_set_doc(set, i, NULL), *d;
         const char *k;
 
-        if (json_object_get(doc, "x-resource"))
+        if (json_object_get(file, "x-resource"))
             continue;
-        json_object_foreach(json_object_get(doc, "$defs"), k, d)
+        json_object_foreach(json_object_get(file, "$defs"), k, d)
         {
             json_t *c = json_deep_copy(d);
 
@@ -315,21 +320,33 @@ int openapi_build(const char *schema_dir, char *err)
     }
     res = catalog_resources(&n);
     for (size_t i = 0; i < n; i++)
-        add_resource(openapi_doc, &res[i]);
-    add_tag_groups(openapi_doc, res, n);
+        add_resource(doc, &res[i]);
+    add_tag_groups(doc, res, n);
+    jsonw_json(&w, doc);
+    json_decref(doc);
+    openapi_free();
+    openapi_text = jsonw_finish(&w, &openapi_len);
+    if (openapi_text == NULL) {
+        snprintf(err, SCHEMA_ERR_LEN, "%.200s: not written (out of memory)", path);
+        return -1;
+    }
     return 0;
 }
 
 void openapi_free(void)
 {
-    json_decref(openapi_doc);
-    openapi_doc = NULL;
+    free(openapi_text);
+    openapi_text = NULL;
+    openapi_len = 0;
 }
 
 int handle_openapi(struct request *req, struct response *res, struct app_error *err)
 {
+    if (openapi_text == NULL || (res->text = malloc(openapi_len)) == NULL)
+        return error_set(err, ERR_INTERNAL, NULL);
+    memcpy(res->text, openapi_text, openapi_len);
+    res->text_len = openapi_len;
     res->status = 200;
-    res->body = json_incref(openapi_doc);
     http_header_add(res, "Access-Control-Allow-Origin", "*");
-    return res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);
+    return 0;
 }
