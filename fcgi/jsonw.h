@@ -1,9 +1,8 @@
 /* jsonw.h: JSON text written straight into a growing buffer. The hot paths (GET /v1/key and
  * every error envelope, error_write) write their values here directly, rather than building
- * jansson's tree of allocated values and walking it; every other response body is a jansson
- * value dumped here (jsonw_json). The
- * output is byte for byte what json_dumps(JSON_COMPACT) writes for the same values
- * (tests/unit/test_jsonw.c compares the two). */
+ * jansson's tree of allocated values and walking it; other bodies are jansson values dumped
+ * here (jsonw_json), openapi.json once at start-up. The output is byte for byte what
+ * json_dumps(JSON_COMPACT) writes for the same values (tests/unit/test_jsonw.c compares). */
 #ifndef LOOPED_JSONW_H
 #define LOOPED_JSONW_H
 
