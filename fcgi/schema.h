@@ -9,7 +9,8 @@
 
 #include "error.h"
 
-#define SCHEMA_ERR_LEN 256
+#define SCHEMA_ERR_LEN   256
+#define SCHEMA_MAX_DEPTH 64 /* nested schemas checked or validated: bounds $ref cycles */
 
 /* The schema documents of one directory, each by file name ("invoices.json"). */
 struct schema_set;
@@ -49,8 +50,6 @@ void schema_coerce_integers(const struct schema_set *set, json_t *doc, json_t *s
 bool schema_json_equal(json_t *a, json_t *b);
 
 /* The formats we assert. */
-bool schema_format_date(const char *s);
-bool schema_format_date_time(const char *s);
 bool schema_format_email(const char *s);
 
 #endif

@@ -106,15 +106,33 @@ static int digits(const char **s, int n, int *v)
     return 0;
 }
 
-int util_time_parse(const char *s, int64_t *ms)
+/* Reads a full-date "YYYY-MM-DD" at *s (advancing it) that names a day of the calendar. */
+static int full_date(const char **s, int *y, int *mo, int *d)
 {
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h, mi, sec, frac = 0, oh = 0, om = 0, sign = 0, leap;
+    int leap;
+
+    if (digits(s, 4, y) || *(*s)++ != '-' || digits(s, 2, mo) || *(*s)++ != '-' ||
+        digits(s, 2, d) || *mo < 1 || *mo > 12)
+        return -1;
+    leap = (*y % 4 == 0 && *y % 100 != 0) || *y % 400 == 0;
+    return *d >= 1 && *d <= mdays[*mo - 1] + (*mo == 2 && leap) ? 0 : -1;
+}
+
+bool util_date_valid(const char *s)
+{
+    int y, mo, d;
+
+    return full_date(&s, &y, &mo, &d) == 0 && *s == '\0';
+}
+
+int util_time_parse(const char *s, int64_t *ms)
+{
+    int y, mo, d, h, mi, sec, frac = 0, oh = 0, om = 0, sign = 0;
     struct tm tm;
     time_t t;
 
-    if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-' ||
-        digits(&s, 2, &d) || (*s != 'T' && *s != 't') || !*s++ || digits(&s, 2, &h) ||
+    if (full_date(&s, &y, &mo, &d) || (*s != 'T' && *s != 't') || !*s++ || digits(&s, 2, &h) ||
         *s++ != ':' || digits(&s, 2, &mi) || *s++ != ':' || digits(&s, 2, &sec))
         return -1;
     if (*s == '.') {
@@ -139,12 +157,18 @@ int util_time_parse(const char *s, int64_t *ms)
     } else {
         return -1;
     }
-    if (*s != '\0')
+    if (*s != '\0' || h > 23 || mi > 59 || sec > 60)
         return -1;
-    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 ||
-        mi > 59 || sec > 59)
-        return -1;
+    if (sec == 60) {
+        /* A leap second (RFC 3339 §5.7) is only ever the last second of a UTC day. The epoch
+         * has no leap seconds: it counts as the last millisecond of the second before. */
+        int utc = ((h * 60 + mi - sign * (oh * 60 + om)) % 1440 + 1440) % 1440;
+
+        if (utc != 23 * 60 + 59)
+            return -1;
+        sec = 59;
+        frac = 999;
+    }
     memset(&tm, 0, sizeof tm);
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;

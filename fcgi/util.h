@@ -2,6 +2,7 @@
 #ifndef LOOPED_UTIL_H
 #define LOOPED_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,10 +21,15 @@ int64_t util_mono_ms(void);
 #define UTIL_TIME_LEN 25
 char *util_time_format(int64_t ms, char *buf);
 
-/* Parses an RFC 3339 date-time ("2026-11-29T17:19:48Z", fractions and "+02:00" offsets
- * allowed) into ms since the epoch, UTC. Returns 0, or -1 for anything else (including
- * impossible dates such as February 30). */
+/* The one RFC 3339 parser (the JSON Schema formats use it too). Parses a date-time
+ * ("2026-11-29T17:19:48Z"; "t"/"z" in lower case, fractions of any length (milliseconds kept)
+ * and "+02:00" offsets allowed; years 0000-9999) into ms since the epoch, UTC (negative
+ * before 1970). A leap second, 23:59:60 UTC only, reads as 23:59:59.999. Returns 0, or -1 for
+ * anything else, including impossible dates such as February 30. */
 int util_time_parse(const char *s, int64_t *ms);
+
+/* True if s is exactly an RFC 3339 full-date, "YYYY-MM-DD", of a day that exists. */
+bool util_date_valid(const char *s);
 
 /* Fills buf with n bytes from the kernel's CSPRNG (getrandom). Returns 0 or -1. */
 int util_random(void *buf, size_t n);
