@@ -59,6 +59,21 @@ void audit_from_request(struct audit_rec *rec, const struct request *req, const 
     snprintf(rec->request_id, sizeof rec->request_id, "%s", req->request_id);
 }
 
+void audit_key_request(const struct request *req, const struct api_key *k, int status)
+{
+    struct audit_rec rec;
+
+    audit_from_request(&rec, req, "api.request");
+    snprintf(rec.team_id, sizeof rec.team_id, "%s", k->team_id);
+    snprintf(rec.actor_type, sizeof rec.actor_type, "api_key");
+    snprintf(rec.actor_id, sizeof rec.actor_id, "%s", k->id);
+    snprintf(rec.actor_name, sizeof rec.actor_name, "%s", k->name);
+    snprintf(rec.key_id, sizeof rec.key_id, "%s", k->id);
+    snprintf(rec.key_name, sizeof rec.key_name, "%s", k->name);
+    rec.status = status;
+    audit_submit(&rec);
+}
+
 void audit_submit(struct audit_rec *rec)
 {
     if (q.disabled) {

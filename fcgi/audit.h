@@ -53,4 +53,8 @@ void audit_stop(void);
 struct request;
 void audit_from_request(struct audit_rec *rec, const struct request *req, const char *action);
 
+/* Queues the api.request record of a request made with key k (recognised by the key check,
+ * whatever its verdict), answered with status. Blocks like audit_submit. */
+void audit_key_request(const struct request *req, const struct api_key *k, int status);
+
 #endif

@@ -1,5 +1,6 @@
 /* auth.h: API key material (api.md §3.1): generation, shape and checksum, HMAC digest, hint,
- * and the per-process cache of keys looked up by digest. The only user of libgcrypt. */
+ * ids and MACs: the only user of libgcrypt. The check of a request's key is auth_check.h, the
+ * cache of keys by digest keycache.h. */
 #ifndef LOOPED_AUTH_H
 #define LOOPED_AUTH_H
 

@@ -135,6 +135,11 @@ json_t *catalog_field_schema(const struct resource *r, const char *field)
     return p ? deref(r->schema, p, NULL) : NULL;
 }
 
+uint64_t catalog_scope_bit(const struct resource *r, enum scope_access access)
+{
+    return 1ULL << (2 * (size_t)(r - resources) + (access == SCOPE_WRITE));
+}
+
 int catalog_scope_parse(const char *scope, uint64_t *bit)
 {
     const char *colon = strchr(scope, ':');
@@ -147,9 +152,9 @@ int catalog_scope_parse(const char *scope, uint64_t *bit)
         if ((size_t)(colon - scope) != len || strncmp(scope, resources[i].name, len) != 0)
             continue;
         if (strcmp(colon + 1, "read") == 0)
-            *bit = 1ULL << (2 * i);
+            *bit = catalog_scope_bit(&resources[i], SCOPE_READ);
         else if (strcmp(colon + 1, "write") == 0)
-            *bit = 1ULL << (2 * i + 1);
+            *bit = catalog_scope_bit(&resources[i], SCOPE_WRITE);
         else
             return -1;
         return 0;
@@ -186,14 +191,6 @@ json_t *catalog_scopes_json(uint64_t scopes)
 
     catalog_scopes_write(&w, scopes);
     return jsonw_to_json(&w);
-}
-
-bool catalog_scopes_grant(uint64_t scopes, uint64_t need)
-{
-    /* Spread each write bit onto the read bit below it: write implies read. */
-    uint64_t writes = scopes & 0xAAAAAAAAAAAAAAAAULL;
-
-    return ((scopes | (writes >> 1)) & need) == need;
 }
 
 json_t *catalog_json(void)

@@ -48,6 +48,14 @@ const struct schema_set *catalog_schemas(void);
 /* The schema of one top-level field of r (with $ref resolved), or NULL. */
 json_t *catalog_field_schema(const struct resource *r, const char *field);
 
+/* Scopes are bits of a uint64_t, two per resource in catalog order: bit 2i is "read" of
+ * resource i, bit 2i + 1 its "write". */
+enum scope_access { SCOPE_NONE = 0, SCOPE_READ, SCOPE_WRITE };
+#define SCOPE_WRITE_BITS 0xAAAAAAAAAAAAAAAAULL /* the write bit of every resource */
+
+/* The bit of access (SCOPE_READ or SCOPE_WRITE) to r, a resource of the catalog. */
+uint64_t catalog_scope_bit(const struct resource *r, enum scope_access access);
+
 /* Parses "invoices:read" / "invoices:write" into a scope bit. Returns 0 or -1 (unknown). */
 int catalog_scope_parse(const char *scope, uint64_t *bit);
 
@@ -55,10 +63,6 @@ int catalog_scope_parse(const char *scope, uint64_t *bit);
  * written to w, or as a new array. */
 void catalog_scopes_write(struct jsonw *w, uint64_t scopes);
 json_t *catalog_scopes_json(uint64_t scopes);
-
-/* True if the set grants scope bit `need`; a write scope implies the read scope of the same
- * resource. */
-bool catalog_scopes_grant(uint64_t scopes, uint64_t need);
 
 /* GET /v1/scopes: {"data": [{"scope", "resource", "app", "access", "description"}]}. */
 json_t *catalog_json(void);

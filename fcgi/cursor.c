@@ -135,3 +135,32 @@ int cursor_limit(const char *s, size_t *limit)
     *limit = (size_t)v;
     return 0;
 }
+
+json_t *cursor_page(json_t *rows, size_t limit, const char *list, const char *team,
+                    const char *time_field, struct app_error *err)
+{
+    char next[CURSOR_MAX];
+    bool more = json_array_size(rows) > limit;
+    json_t *page;
+
+    if (more) {
+        json_t *last = json_array_get(rows, limit - 1);
+        const char *at_text = json_string_value(json_object_get(last, time_field));
+        int64_t at;
+
+        if (at_text == NULL || util_time_parse(at_text, &at) != 0 ||
+            cursor_encode(list, team, at, json_string_value(json_object_get(last, "id")), next) !=
+                0) {
+            json_decref(rows);
+            error_set(err, ERR_INTERNAL, NULL);
+            return NULL;
+        }
+        while (json_array_size(rows) > limit)
+            json_array_remove(rows, limit);
+    }
+    page = json_pack("{s:o, s:b, s:o}", "data", rows, "has_more", more, "next_cursor",
+                     more ? json_string(next) : json_null());
+    if (page == NULL)
+        error_set(err, ERR_INTERNAL, NULL);
+    return page;
+}

@@ -2,8 +2,11 @@
 #ifndef LOOPED_CURSOR_H
 #define LOOPED_CURSOR_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "error.h"
 
 #define CURSOR_MAX 192 /* encoded length limit, with the NUL */
 
@@ -19,5 +22,13 @@ int cursor_decode(const char *list, const char *team, const char *cursor, int64_
 
 /* Parses ?limit= (NULL: the default 20) into 1..100. Returns 0 or -1. */
 int cursor_limit(const char *s, size_t *limit);
+
+/* The list page of api.md §1, {"data": [...], "has_more", "next_cursor"}, from rows: the
+ * items fetched for a page of limit, newest first, with one more if there is a next page.
+ * Takes over rows (a reference), drops the surplus and makes next_cursor continue after the
+ * page's last item, at the RFC 3339 time in its time_field and its "id". Returns a new object,
+ * or NULL with err set (internal_error). */
+json_t *cursor_page(json_t *rows, size_t limit, const char *list, const char *team,
+                    const char *time_field, struct app_error *err);
 
 #endif

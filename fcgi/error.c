@@ -59,6 +59,11 @@ int error_set(struct app_error *e, enum err_code code, const char *fmt, ...)
     return -1;
 }
 
+int error_invalid(struct app_error *e, const char *what)
+{
+    return error_set(e, ERR_VALIDATION_FAILED, "The %s is not valid: see details.", what);
+}
+
 int error_log(struct app_error *e, const char *fmt, ...)
 {
     va_list ap;

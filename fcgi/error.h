@@ -47,6 +47,10 @@ struct app_error {
 int error_set(struct app_error *e, enum err_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* validation_failed with "The <what> is not valid: see details." (what: "request", "query"),
+ * for errors whose details say what is wrong. Returns -1. */
+int error_invalid(struct app_error *e, const char *what);
+
 /* Records internal detail for the log (printf format). Returns -1. */
 int error_log(struct app_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -15,6 +15,7 @@
 
 struct worker_ctx; /* the thread's resources (store, caches): worker.h */
 struct api_key;    /* the authenticated API key: keys.h */
+struct resource;   /* a resource of the catalog: catalog.h */
 
 struct query_param {
     char *name; /* percent-decoded, NUL-terminated, inside request.query_buf */
@@ -35,10 +36,11 @@ struct request {
     const char *host;
     const char *sec_fetch_site;
     const char *content_type;
-    const char *api_key; /* X-API-Key, or NULL */
+    char *api_key; /* X-API-Key in the library's buffer (wiped once digested), or NULL */
     long long content_length;
     char request_id[HTTP_REQID_MAX + 1];
     const char *params[HTTP_MAX_PARAMS]; /* path captures, into path_buf */
+    const struct resource *resource;     /* the {resource} of the path, or NULL */
     char path_buf[HTTP_PATH_MAX + 1];
     struct query_param query[HTTP_MAX_QUERY];
     size_t nquery;

@@ -50,21 +50,6 @@ int keys_permission_parse(const char *s, enum key_permission *out)
     return -1;
 }
 
-bool keys_grant(enum key_permission p, uint64_t scopes, uint64_t need)
-{
-    switch (p) {
-    case PERM_WRITE_ALL:
-        return true;
-    case PERM_READ_ALL:
-        /* Every read, including resources added after the key was made. */
-        return (need & 0xAAAAAAAAAAAAAAAAULL) == 0;
-    case PERM_RESTRICTED:
-        return catalog_scopes_grant(scopes, need);
-    default:
-        return false;
-    }
-}
-
 json_t *keys_time_json(int64_t ms)
 {
     char buf[UTIL_TIME_LEN];
@@ -245,7 +230,7 @@ int keys_input_parse(json_t *body, bool create, int64_t now, struct key_input *i
     if (err->details == NULL)
         return 0;
 fail:
-    return error_set(err, ERR_VALIDATION_FAILED, "The request is not valid: see details.");
+    return error_invalid(err, "request");
 }
 
 static void change(json_t *changes, const char *field, json_t *old, json_t *new)
@@ -268,12 +253,12 @@ int keys_apply(struct api_key *k, const struct key_input *in, int64_t now, json_
     if (perm != PERM_RESTRICTED) {
         if (in->has_scopes && in->scopes) {
             error_detail(err, "scopes", "must be empty unless permission is restricted");
-            return error_set(err, ERR_VALIDATION_FAILED, "The request is not valid: see details.");
+            return error_invalid(err, "request");
         }
         scopes = 0;
     } else if (scopes == 0) {
         error_detail(err, "scopes", "restricted keys need at least one scope");
-        return error_set(err, ERR_VALIDATION_FAILED, "The request is not valid: see details.");
+        return error_invalid(err, "request");
     }
     if (in->has_name) {
         change(changes, "name", json_string(k->name), json_string(in->name));

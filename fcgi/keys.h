@@ -51,10 +51,6 @@ int keys_status_parse(const char *s, enum key_status *out);
 const char *keys_permission_name(enum key_permission p);
 int keys_permission_parse(const char *s, enum key_permission *out);
 
-/* True if a key with this permission and scope set may use scope bit need (catalog.h):
- * read_all grants every read, write_all everything, restricted its scopes (write ⇒ read). */
-bool keys_grant(enum key_permission p, uint64_t scopes, uint64_t need);
-
 /* The key object of api.md §3.2 (never the secret): written to w (the hot path, GET /v1/key),
  * or as a new jansson object (NULL on failure) for responses composed with jansson. */
 void keys_write(struct jsonw *w, const struct api_key *k, int64_t now);

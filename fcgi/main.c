@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../handlers/handlers.h"
+#include "app.h"
 #include "auth.h"
 #include "catalog.h"
 #include "log.h"
@@ -32,6 +32,7 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    const struct app *app = &looped_app;
     const char *config_file = NULL, *flag_listen = NULL, *flag_workers = NULL, *flag_threads = NULL;
     struct config cfg;
     struct app_error err = {0};
@@ -87,7 +88,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "looped-fcgi: %s\n", msg);
         goto done;
     }
-    if (openapi_build(cfg.schema_dir, msg) != 0) {
+    if (app->init && app->init(cfg.schema_dir, msg) != 0) {
         fprintf(stderr, "looped-fcgi: %s\n", msg);
         goto done;
     }
@@ -101,17 +102,18 @@ int main(int argc, char **argv)
         goto done;
     }
     if (cfg.listen) {
-        status = pool_run(&cfg, config_file);
+        status = pool_run(&cfg, app, config_file);
     } else if (FCGX_IsCGI()) {
         fprintf(stderr, "looped-fcgi: fd 0 is not a FastCGI socket: start me from the web "
                         "server, or give --listen\n");
         status = 2;
     } else {
-        status = worker_run(&cfg, 0, cfg.threads ? (int)cfg.threads : 1);
+        status = worker_run(&cfg, app, 0, cfg.threads ? (int)cfg.threads : 1);
     }
 done:
     auth_shutdown();
-    openapi_free();
+    if (app->fini)
+        app->fini();
     catalog_free();
     config_pepper_free(pepper, pepper_len);
     error_clear(&err);

@@ -33,6 +33,7 @@ struct slot {
 
 struct pool {
     struct config *cfg;
+    const struct app *app;
     int listen_fd;
     unsigned generation;
     struct slot slots[POOL_SLOTS];
@@ -172,7 +173,7 @@ static pid_t pool_spawn(struct pool *p, struct slot *s)
         signal(SIGCHLD, SIG_DFL);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        _exit(worker_run(p->cfg, p->listen_fd, (int)p->cfg->threads));
+        _exit(worker_run(p->cfg, p->app, p->listen_fd, (int)p->cfg->threads));
     }
     s->pid = pid;
     s->generation = p->generation;
@@ -297,7 +298,7 @@ static void pool_reload(struct pool *p, const char *config_file)
     pool_signal_old(p, false);
 }
 
-int pool_run(struct config *cfg, const char *config_file)
+int pool_run(struct config *cfg, const struct app *app, const char *config_file)
 {
     struct pool *p;
     char err[CONFIG_ERR_LEN];
@@ -309,6 +310,7 @@ int pool_run(struct config *cfg, const char *config_file)
     if (p == NULL)
         return 1;
     p->cfg = cfg;
+    p->app = app;
     if (cfg->threads == 0)
         cfg->threads = 4;
     sigemptyset(&set);

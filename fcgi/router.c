@@ -8,7 +8,8 @@
 /* Matches path against pattern. Captures go into buf (a copy of path) as NUL-terminated
  * segments. A capture must be non-empty and made of [A-Za-z0-9._~-]: ids never need more,
  * and this keeps encoded slashes, dots-only segments and NULs out of the handlers. */
-static bool pattern_match(const char *pattern, const char *path, char *buf, const char **params)
+static bool pattern_match(const char *pattern, const char *path, char *buf, const char **params,
+                          const struct resource **resource)
 {
     size_t np = 0;
     const char *p = pattern, *s = path;
@@ -32,14 +33,17 @@ static bool pattern_match(const char *pattern, const char *path, char *buf, cons
             if (s == start || (s - start <= 2 && start[0] == '.' && start[s - start - 1] == '.'))
                 return false;
             if (strncmp(p, "{resource}", 10) == 0) {
+                const struct resource *r;
                 char name[64];
 
                 if ((size_t)(s - start) >= sizeof name)
                     return false;
                 memcpy(name, start, (size_t)(s - start));
                 name[s - start] = '\0';
-                if (catalog_find(name) == NULL)
+                if ((r = catalog_find(name)) == NULL)
                     return false;
+                if (resource)
+                    *resource = r;
             }
             if (buf) {
                 memcpy(b, start, (size_t)(s - start));
@@ -74,11 +78,11 @@ enum router_result router_match(const struct route *table, size_t n, bool with_t
         if ((r->flags & ROUTE_TEST) && !with_test)
             continue;
         if (strcmp(r->method, req->method) == 0) {
-            if (pattern_match(r->pattern, req->path, req->path_buf, req->params)) {
+            if (pattern_match(r->pattern, req->path, req->path_buf, req->params, &req->resource)) {
                 *route = r;
                 return ROUTER_FOUND;
             }
-        } else if (pattern_match(r->pattern, req->path, NULL, NULL)) {
+        } else if (pattern_match(r->pattern, req->path, NULL, NULL, NULL)) {
             size_t ml = strlen(r->method);
 
             path_known = true;
@@ -95,16 +99,28 @@ enum router_result router_match(const struct route *table, size_t n, bool with_t
     return path_known ? ROUTER_METHOD_NOT_ALLOWED : ROUTER_NOT_FOUND;
 }
 
+/* True if name is one of the route's query parameters. */
+static bool query_known(const struct route *route, const struct request *req, const char *name)
+{
+    const struct resource *r = req->resource;
+
+    for (const char *const *p = route->query; p && *p; p++) {
+        if (strcmp(*p, name) == 0)
+            return true;
+    }
+    if ((route->flags & ROUTE_FILTERS) && r) {
+        for (size_t f = 0; f < r->nfilterable; f++) {
+            if (strcmp(r->filterable[f], name) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
 int router_check_query(const struct route *route, const struct request *req, struct app_error *err)
 {
-    if (route->flags & ROUTE_OWN_QUERY)
-        return 0;
     for (size_t i = 0; i < req->nquery; i++) {
-        bool known = false;
-
-        for (const char *const *p = route->params; p && *p && !known; p++)
-            known = strcmp(*p, req->query[i].name) == 0;
-        if (!known) {
+        if (!query_known(route, req, req->query[i].name)) {
             error_set(err, ERR_UNKNOWN_PARAMETER, "Unknown query parameter \"%.64s\".",
                       req->query[i].name);
             error_detail(err, req->query[i].name, "unknown parameter");

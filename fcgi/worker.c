@@ -13,20 +13,18 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "../handlers/handlers.h"
+#include "app.h"
 #include "audit.h"
-#include "auth.h"
-#include "catalog.h"
+#include "auth_check.h"
 #include "http.h"
-#include "keycache.h"
 #include "keysync.h"
 #include "log.h"
 #include "router.h"
 #include "store.h"
-#include "util.h"
 
 struct worker {
     struct worker_ctx ctx;
+    const struct app *app;
     int listen_fd;
     int wake[2];                  /* readable once the worker is asked to stop */
     pthread_mutex_t accept_mutex; /* one thread at a time in poll + accept */
@@ -66,108 +64,23 @@ static int worker_team_check(struct worker_ctx *ctx, struct request *req, const 
     return 0;
 }
 
-/* design.md §3: shape and checksum, HMAC, cache, one indexed read on a miss, then status and
- * scope. Sets *known once the key is recognised (it is audited from then on). */
-static int worker_key_auth(struct worker_ctx *ctx, struct request *req, const struct route *route,
-                           struct key_auth *ka, bool *known, struct response *res,
-                           struct app_error *err)
-{
-    char hex[AUTH_DIGEST_HEX], when[UTIL_TIME_LEN];
-    uint64_t need;
-    int64_t now, read_started;
-    int rc;
-
-    *known = false;
-    if (req->api_key == NULL || req->api_key[0] == '\0')
-        return error_set(err, ERR_MISSING_API_KEY, NULL);
-    if (!auth_key_well_formed(req->api_key))
-        return error_set(err, ERR_INVALID_API_KEY, NULL);
-    rc = auth_key_digest(req->api_key, ka->digest);
-    /* The raw key is not needed past this point: wipe it in the library's buffer. */
-    auth_wipe((char *)req->api_key, strlen(req->api_key));
-    if (rc != 0) {
-        error_set(err, ERR_INTERNAL, NULL);
-        return error_log(err, "auth: HMAC failed");
-    }
-    switch (keycache_get(ka->digest, ka)) {
-    case KEYCACHE_HIT:
-        break;
-    case KEYCACHE_UNKNOWN:
-        return error_set(err, ERR_INVALID_API_KEY, NULL);
-    case KEYCACHE_MISS:
-        auth_hex(ka->digest, hex);
-        read_started = util_mono_ms();
-        rc = store_key_by_hash(ctx->store, hex, &ka->key, err);
-        if (rc < 0) {
-            keycache_done(ka->digest);
-            return -1;
-        }
-        if (rc == 1) {
-            memset(&ka->key, 0, sizeof ka->key);
-            keycache_put(ka, read_started);
-            return error_set(err, ERR_INVALID_API_KEY, NULL);
-        }
-        keycache_put(ka, read_started);
-        break;
-    }
-    *known = true;
-    req->key = &ka->key;
-    if (ka->key.expires_at)
-        http_header_add(res, "Looped-Key-Expires-At", util_time_format(ka->key.expires_at, when));
-    if (ka->key.revoked_at)
-        return error_set(err, ERR_REVOKED_API_KEY, NULL);
-    now = util_now_ms();
-    if (ka->key.expires_at && ka->key.expires_at <= now)
-        return error_set(err, ERR_EXPIRED_API_KEY, NULL);
-    audit_touch(ka->key.id, now, req->remote_addr, ka->key.last_used_at == 0);
-    if (route->scope) {
-        char scope[96];
-
-        /* ":read" on /v1/{resource}: the access named, to the resource in the path. */
-        snprintf(scope, sizeof scope, "%s%s", route->scope[0] == ':' ? req->params[0] : "",
-                 route->scope);
-        if (catalog_scope_parse(scope, &need) != 0 ||
-            !keys_grant(ka->key.permission, ka->key.scopes, need)) {
-            snprintf(err->required, sizeof err->required, "%s", scope);
-            return error_set(err, ERR_INSUFFICIENT_SCOPE,
-                             "This API key does not have the scope %s.", scope);
-        }
-    }
-    return 0;
-}
-
-/* The api.request record of a request made with a recognised key. */
-static void worker_audit_request(const struct request *req, const struct api_key *k, int status)
-{
-    struct audit_rec rec;
-
-    audit_from_request(&rec, req, "api.request");
-    snprintf(rec.team_id, sizeof rec.team_id, "%s", k->team_id);
-    snprintf(rec.actor_type, sizeof rec.actor_type, "api_key");
-    snprintf(rec.actor_id, sizeof rec.actor_id, "%s", k->id);
-    snprintf(rec.actor_name, sizeof rec.actor_name, "%s", k->name);
-    snprintf(rec.key_id, sizeof rec.key_id, "%s", k->id);
-    snprintf(rec.key_name, sizeof rec.key_name, "%s", k->name);
-    rec.status = status;
-    audit_submit(&rec);
-}
-
 /* Every request: gate on size and media type, route, check query and caller, read the body,
  * run the handler, answer. Every failure becomes the error envelope; 5xx are logged with
  * their internal detail, which never reaches the client. */
-static void worker_handle(struct worker_ctx *ctx, FCGX_Request *fcgx)
+static void worker_handle(struct worker *w, FCGX_Request *fcgx)
 {
+    struct worker_ctx *ctx = &w->ctx;
     struct request req;
     struct response res;
     struct app_error err;
-    struct key_auth ka;
+    struct principal who;
     const struct route *route = NULL;
-    bool known = false;
     char allow[64];
     int rc = -1;
 
     memset(&res, 0, sizeof res);
     memset(&err, 0, sizeof err);
+    who.known = false;
     if (http_request_init(&req, fcgx, &err) != 0)
         goto answer;
     req.ctx = ctx;
@@ -182,8 +95,8 @@ static void worker_handle(struct worker_ctx *ctx, FCGX_Request *fcgx)
         error_set(&err, ERR_UNSUPPORTED_MEDIA_TYPE, NULL);
         goto answer;
     }
-    switch (router_match(routes, routes_count, ctx->cfg->test_routes, &req, &route, allow,
-                         sizeof allow)) {
+    switch (router_match(w->app->routes, w->app->nroutes, ctx->cfg->test_routes, &req, &route,
+                         allow, sizeof allow)) {
     case ROUTER_FOUND:
         break;
     case ROUTER_METHOD_NOT_ALLOWED:
@@ -194,10 +107,9 @@ static void worker_handle(struct worker_ctx *ctx, FCGX_Request *fcgx)
         error_set(&err, ERR_NOT_FOUND, NULL);
         goto answer;
     }
-    if (route->flags & ROUTE_KEY) {
-        if (worker_key_auth(ctx, &req, route, &ka, &known, &res, &err) != 0)
-            goto answer;
-    }
+    if ((route->flags & ROUTE_KEY) &&
+        auth_key_verify(ctx->store, &req, route->access, &who, &res, &err) != 0)
+        goto answer;
     if (router_check_query(route, &req, &err) != 0)
         goto answer;
     if (route->flags & ROUTE_USER) {
@@ -216,8 +128,8 @@ static void worker_handle(struct worker_ctx *ctx, FCGX_Request *fcgx)
         goto answer;
     rc = route->handler(&req, &res, &err);
 answer:
-    if (known)
-        worker_audit_request(&req, &ka.key, rc == 0 ? res.status : error_status(err.code));
+    if (who.known)
+        audit_key_request(&req, who.key, rc == 0 ? res.status : error_status(err.code));
     if (rc == 0) {
         if (http_response_send(&req, &res) != 0)
             log_debug("request %s: client went away", req.request_id);
@@ -284,20 +196,20 @@ static void *worker_thread(void *arg)
         pthread_mutex_unlock(&w->accept_mutex);
         if (rc != 0)
             break;
-        worker_handle(&w->ctx, &fcgx);
+        worker_handle(w, &fcgx);
         FCGX_Finish_r(&fcgx);
         /* One request per connection: a kept-alive connection would hold this thread and delay
          * a graceful stop (mod_proxy_fcgi: leave enablereuse off). */
         FCGX_Free(&fcgx, 1);
     }
     FCGX_Free(&fcgx, 1);
-    auth_thread_done();
+    auth_check_thread_done();
     if (rc < 0)
         kill(getpid(), SIGTERM); /* the socket is gone: stop the others, let the parent respawn */
     return NULL;
 }
 
-int worker_run(const struct config *cfg, int listen_fd, int nthreads)
+int worker_run(const struct config *cfg, const struct app *app, int listen_fd, int nthreads)
 {
     struct worker w;
     struct app_error err;
@@ -308,6 +220,7 @@ int worker_run(const struct config *cfg, int listen_fd, int nthreads)
     memset(&w, 0, sizeof w);
     memset(&err, 0, sizeof err);
     w.ctx.cfg = cfg;
+    w.app = app;
     w.listen_fd = listen_fd;
     w.wake[0] = w.wake[1] = -1;
     snprintf(w.ctx.pid, sizeof w.ctx.pid, "%ld", (long)getpid());
@@ -338,7 +251,7 @@ int worker_run(const struct config *cfg, int listen_fd, int nthreads)
         log_error("%s", err.log);
         goto done;
     }
-    keycache_init(cfg->key_cache_ttl_ms, 5000, KEYSYNC_GRACE_MS);
+    auth_check_init(cfg);
     if (audit_start(w.ctx.store, cfg) != 0) {
         log_error("audit: cannot start the writer thread");
         goto done;

@@ -11,7 +11,7 @@
 static int bad_query(struct app_error *err, const char *field, const char *why)
 {
     error_detail(err, field, why);
-    return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
+    return error_invalid(err, "query");
 }
 
 static int time_param(const struct request *req, const char *name, int64_t *ms,
@@ -38,10 +38,9 @@ int handle_audit_list(struct request *req, struct response *res, struct app_erro
 {
     struct audit_query q = {.team = req->params[0]};
     const char *cursor = http_query_get(req, "cursor");
-    char after[32], next[CURSOR_MAX];
+    char after[32];
     bool bad = false;
-    json_t *rows, *data = NULL;
-    size_t n;
+    json_t *rows;
 
     if (cursor_limit(http_query_get(req, "limit"), &q.limit) != 0)
         return bad_query(err, "limit", "must be a whole number from 1 to 100");
@@ -58,27 +57,11 @@ int handle_audit_list(struct request *req, struct response *res, struct app_erro
             return error_set(err, ERR_INVALID_CURSOR, NULL);
         q.after_id = after;
     }
-    q.limit++;
+    q.limit++; /* one more tells whether there is a next page */
     rows = store_audit_list(req->ctx->store, &q, err);
     if (rows == NULL)
         return -1;
-    n = json_array_size(rows);
-    q.limit--;
-    if (n > q.limit) {
-        json_t *last = json_array_get(rows, q.limit - 1);
-        int64_t at = 0;
-
-        util_time_parse(json_string_value(json_object_get(last, "at")), &at);
-        if (cursor_encode("audit", q.team, at, json_string_value(json_object_get(last, "id")),
-                          next) != 0) {
-            json_decref(rows);
-            return error_set(err, ERR_INTERNAL, NULL);
-        }
-        json_array_remove(rows, q.limit);
-    }
-    data = rows;
     res->status = 200;
-    res->body = json_pack("{s:o, s:b, s:o}", "data", data, "has_more", n > q.limit, "next_cursor",
-                          n > q.limit ? json_string(next) : json_null());
-    return res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);
+    res->body = cursor_page(rows, q.limit - 1, "audit", q.team, "at", err);
+    return res->body ? 0 : -1;
 }

@@ -1,14 +1,10 @@
-/* handlers.h: the endpoint handlers and the route table that binds them to paths. */
+/* handlers.h: the endpoint handlers; routes.c binds them to paths (the app of app.h). */
 #ifndef LOOPED_HANDLERS_H
 #define LOOPED_HANDLERS_H
 
 #include <stddef.h>
 
 #include "../fcgi/router.h"
-
-/* The routes of the API (routes.c), in one static table. */
-extern const struct route routes[];
-extern const size_t routes_count;
 
 /* Each handler fills res and returns 0, or sets err and returns -1 (router.h). */
 int handle_health(struct request *req, struct response *res, struct app_error *err);

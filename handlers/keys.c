@@ -97,23 +97,23 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
     struct api_key *page = NULL;
     struct key_query q = {.team = req->params[0], .status = -1, .now = util_now_ms()};
     const char *status = http_query_get(req, "status"), *cursor = http_query_get(req, "cursor");
-    char after[KEY_ID_LEN], next[CURSOR_MAX];
+    char after[KEY_ID_LEN];
     size_t limit, n = 0;
     json_t *data = NULL;
     int ret = -1;
 
     if (cursor_limit(http_query_get(req, "limit"), &limit) != 0) {
         error_detail(err, "limit", "must be a whole number from 1 to 100");
-        return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
+        return error_invalid(err, "query");
     }
     if (status && keys_status_parse(status, (enum key_status *)&q.status) != 0) {
         error_detail(err, "status", "must be active, expired or revoked");
-        return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
+        return error_invalid(err, "query");
     }
     q.q = http_query_get(req, "q");
     if (q.q && strlen(q.q) > 100) {
         error_detail(err, "q", "must be at most 100 characters");
-        return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
+        return error_invalid(err, "query");
     }
     if (cursor) {
         if (cursor_decode("api_keys", q.team, cursor, &q.after_at, after, sizeof after) != 0)
@@ -129,17 +129,12 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
     }
     if (store_key_list(req->ctx->store, &q, page, &n, err) != 0)
         goto done;
-    for (size_t i = 0; i < n && i < limit; i++)
+    for (size_t i = 0; i < n; i++)
         json_array_append_new(data, keys_to_json(&page[i], q.now));
-    if (n > limit && cursor_encode("api_keys", q.team, page[limit - 1].created_at,
-                                   page[limit - 1].id, next) != 0) {
-        error_set(err, ERR_INTERNAL, NULL);
-        goto done;
-    }
     res->status = 200;
-    res->body = json_pack("{s:O, s:b, s:o}", "data", data, "has_more", n > limit, "next_cursor",
-                          n > limit ? json_string(next) : json_null());
-    ret = res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);
+    res->body = cursor_page(data, limit, "api_keys", q.team, "created_at", err);
+    data = NULL;
+    ret = res->body ? 0 : -1;
 done:
     json_decref(data);
     free(page);

@@ -14,15 +14,10 @@
 #include "../fcgi/util.h"
 #include "../fcgi/worker.h"
 
-static int invalid(struct app_error *err)
-{
-    return error_set(err, ERR_VALIDATION_FAILED, "The request is not valid: see details.");
-}
-
+/* The router matched {resource} against the catalog and kept what it found. */
 static const struct resource *resource_of(const struct request *req)
 {
-    /* The router only matches {resource} for names in the catalog. */
-    return catalog_find(req->params[0]);
+    return req->resource;
 }
 
 static bool is_readonly(const struct resource *r, const char *field)
@@ -42,14 +37,14 @@ static int reject_readonly(const struct resource *r, json_t *body, struct app_er
 
     if (!json_is_object(body)) {
         error_detail(err, "(body)", "must be a JSON object");
-        return invalid(err);
+        return error_invalid(err, "request");
     }
     json_object_foreach(body, k, v)
     {
         if (is_readonly(r, k))
             error_detail(err, k, "is read-only");
     }
-    return err->details ? invalid(err) : 0;
+    return err->details ? error_invalid(err, "request") : 0;
 }
 
 /* Fills in "default" values of absent top-level fields (create only). */
@@ -88,12 +83,12 @@ static int compute_sum(const struct resource *r, json_t *doc, struct app_error *
 
             if (__builtin_mul_overflow(product, x, &product)) {
                 error_detail(err, r->sum_field, "is too large");
-                return invalid(err);
+                return error_invalid(err, "request");
             }
         }
         if (__builtin_add_overflow(total, product, &total)) {
             error_detail(err, r->sum_field, "is too large");
-            return invalid(err);
+            return error_invalid(err, "request");
         }
     }
     json_object_set_new(doc, r->sum_field, json_integer(total));
@@ -144,7 +139,7 @@ static int prepare(const struct request *req, const struct resource *r, json_t *
     for (size_t i = 0; i < r->nreadonly; i++)
         json_object_del(doc, r->readonly[i]);
     if (!schema_validate(catalog_schemas(), r->schema, r->schema, doc, "", err))
-        return invalid(err);
+        return error_invalid(err, "request");
     schema_coerce_integers(catalog_schemas(), r->schema, r->schema, doc);
     if ((rc = check_references(req, r, doc, err)) != 0)
         return rc;
@@ -305,37 +300,27 @@ int handle_resource_list(struct request *req, struct response *res, struct app_e
     const struct resource *r = resource_of(req);
     json_t *filters = json_object(), *rows = NULL;
     const char *cursor = http_query_get(req, "cursor");
-    char after[64], next[CURSOR_MAX];
+    char after[64];
     int64_t after_at = 0;
-    size_t limit, n;
+    size_t limit;
     int ret = -1;
 
+    /* The router let through only limit, cursor and the schema's filterable fields. */
     for (size_t i = 0; i < req->nquery; i++) {
         const char *name = req->query[i].name;
-        bool known = false;
+        json_t *v;
 
         if (strcmp(name, "limit") == 0 || strcmp(name, "cursor") == 0)
             continue;
-        for (size_t f = 0; f < r->nfilterable && !known; f++)
-            known = strcmp(r->filterable[f], name) == 0;
-        if (!known) {
-            error_set(err, ERR_UNKNOWN_PARAMETER, "Unknown query parameter \"%.64s\".", name);
-            error_detail(err, name, "is not a filter of this resource");
+        if ((v = filter_value(r, name, req->query[i].value, err)) == NULL) {
+            error_invalid(err, "query");
             goto done;
         }
-        {
-            json_t *v = filter_value(r, name, req->query[i].value, err);
-
-            if (v == NULL) {
-                invalid(err);
-                goto done;
-            }
-            json_object_set_new(filters, name, v);
-        }
+        json_object_set_new(filters, name, v);
     }
     if (cursor_limit(http_query_get(req, "limit"), &limit) != 0) {
         error_detail(err, "limit", "must be a whole number from 1 to 100");
-        invalid(err);
+        error_invalid(err, "query");
         goto done;
     }
     if (cursor &&
@@ -347,23 +332,10 @@ int handle_resource_list(struct request *req, struct response *res, struct app_e
                           cursor ? after : NULL, limit + 1, err);
     if (rows == NULL)
         goto done;
-    n = json_array_size(rows);
-    if (n > limit) {
-        json_t *last = json_array_get(rows, limit - 1);
-        int64_t at = 0;
-
-        util_time_parse(json_string_value(json_object_get(last, "created_at")), &at);
-        if (cursor_encode(r->name, req->key->team_id, at,
-                          json_string_value(json_object_get(last, "id")), next) != 0) {
-            error_set(err, ERR_INTERNAL, NULL);
-            goto done;
-        }
-        json_array_remove(rows, limit);
-    }
     res->status = 200;
-    res->body = json_pack("{s:O, s:b, s:o}", "data", rows, "has_more", n > limit, "next_cursor",
-                          n > limit ? json_string(next) : json_null());
-    ret = res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);
+    res->body = cursor_page(rows, limit, r->name, req->key->team_id, "created_at", err);
+    rows = NULL;
+    ret = res->body ? 0 : -1;
 done:
     json_decref(rows);
     json_decref(filters);

@@ -20,7 +20,7 @@ int handle_test_hello(struct request *req, struct response *res, struct app_erro
 
     if (v && util_strtonum(v, 0, 65536, &n) != 0) {
         error_detail(err, "bytes", "must be a whole number from 0 to 65536");
-        return error_set(err, ERR_VALIDATION_FAILED, "The query is not valid: see details.");
+        return error_invalid(err, "query");
     }
     pad = malloc((size_t)n + 1);
     if (pad == NULL)

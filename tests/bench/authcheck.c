@@ -28,7 +28,8 @@ static const char *const mode_names[NMODES] = {"hit", "miss", "malformed"};
 
 static char keys[NMODES][NKEYS][AUTH_KEY_LEN + 1];
 
-/* One check as worker_key_auth does it, minus the store (a miss ends its lookup at once):
+/* One check as auth_key_verify (fcgi/auth_check.c) makes it, up to the key cache and minus the
+ * store (a miss ends its lookup at once):
  * returns 0 malformed, else 1 + the keycache result. */
 static int check(const char *key, struct key_auth *ka)
 {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../../fcgi/auth.h"
+#include "../../fcgi/auth_check.h"
 #include "../../fcgi/catalog.h"
 #include "../../fcgi/cursor.h"
 #include "../../fcgi/keys.h"
@@ -16,6 +17,17 @@ static uint64_t scope(const char *s)
 
     catalog_scope_parse(s, &b);
     return b;
+}
+
+/* Whether a key of permission p with scope set scopes may use need. */
+static bool grants(enum key_permission p, uint64_t scopes, uint64_t need)
+{
+    struct api_key k;
+
+    memset(&k, 0, sizeof k);
+    k.permission = p;
+    k.scopes = scopes;
+    return auth_key_grants(&k, need);
 }
 
 static int parse(const char *json, bool create, struct key_input *in, struct app_error *err)
@@ -70,15 +82,19 @@ int main(void)
     ok(scope("invoices:read") && scope("invoices:write") && !scope("invoices:delete") &&
            !scope("nope:read") && !scope("invoices") && !scope(":read"),
        "scope parsing");
-    ok(catalog_scopes_grant(scope("invoices:write"), scope("invoices:read")), "write => read");
-    ok(!catalog_scopes_grant(scope("invoices:read"), scope("invoices:write")), "read !=> write");
-    ok(!catalog_scopes_grant(scope("invoices:write"), scope("customers:read")),
+    ok(grants(PERM_RESTRICTED, scope("invoices:write"), scope("invoices:read")), "write => read");
+    ok(!grants(PERM_RESTRICTED, scope("invoices:read"), scope("invoices:write")), "read !=> write");
+    ok(!grants(PERM_RESTRICTED, scope("invoices:write"), scope("customers:read")),
        "no spill to other resources");
-    ok(keys_grant(PERM_READ_ALL, 0, scope("tasks:read")) &&
-           !keys_grant(PERM_READ_ALL, 0, scope("tasks:write")),
+    ok(grants(PERM_READ_ALL, 0, scope("tasks:read")) &&
+           !grants(PERM_READ_ALL, 0, scope("tasks:write")),
        "read_all reads everything, writes nothing");
-    ok(keys_grant(PERM_WRITE_ALL, 0, scope("tasks:write")), "write_all writes");
-    ok(!keys_grant(PERM_RESTRICTED, 0, scope("tasks:read")), "restricted without scopes: nothing");
+    ok(grants(PERM_WRITE_ALL, 0, scope("tasks:write")), "write_all writes");
+    ok(!grants(PERM_RESTRICTED, 0, scope("tasks:read")), "restricted without scopes: nothing");
+    ok(!grants(PERM_NONE, ~0ULL, scope("tasks:read")), "no permission: nothing");
+    ok(scope("tasks:write") == catalog_scope_bit(catalog_find("tasks"), SCOPE_WRITE) &&
+           (scope("tasks:write") & SCOPE_WRITE_BITS) && !(scope("tasks:read") & SCOPE_WRITE_BITS),
+       "write bits are the named mask");
     {
         json_t *a = catalog_scopes_json(scope("tasks:write") | scope("customers:read"));
 
@@ -182,6 +198,11 @@ int main(void)
     ok(util_time_parse("2026-13-01T00:00:00Z", &ms) != 0, "month 13");
     ok(util_time_parse("2026-11-29T24:00:00Z", &ms) != 0, "hour 24");
     ok(util_time_parse("2026-11-29T17:19:48Zjunk", &ms) != 0, "trailing junk");
+    ok(util_time_parse("1998-12-31T23:59:60Z", &ms) == 0 && ms == 915148799999LL,
+       "a leap second is the last millisecond before the next day");
+    ok(util_time_parse("1998-12-31T23:58:60Z", &ms) != 0, "60 seconds elsewhere");
+    ok(util_time_parse("1969-12-31T23:59:59Z", &ms) == 0 && ms == -1000, "before 1970");
+    ok(util_time_parse("0000-01-01T00:00:00Z", &ms) == 0, "year 0000");
 
     /* Cursors. */
     ok(cursor_encode("api_keys", "acme", 1795972788123LL, "key_abc", cur) == 0, "encode");

@@ -1,6 +1,9 @@
-/* test_router.c: matching, captures, 404 versus 405 with Allow, test routes, query check. */
+/* test_router.c: matching, captures, 404 versus 405 with Allow, test routes, query check,
+ * {resource} captures and their schema filters. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "../../fcgi/catalog.h"
 #include "../../fcgi/router.h"
 #include "tap.h"
 
@@ -12,13 +15,14 @@ static int h(struct request *req, struct response *res, struct app_error *err)
 static const char *const list_params[] = {"limit", "cursor", NULL};
 
 static const struct route table[] = {
-    {"GET", "/v1/health", h, 0, NULL, NULL},
-    {"GET", "/v1/teams/{team_id}/api-keys", h, ROUTE_USER, NULL, list_params},
-    {"POST", "/v1/teams/{team_id}/api-keys", h, ROUTE_USER | ROUTE_BODY, NULL, NULL},
-    {"GET", "/v1/teams/{team_id}/api-keys/{key_id}", h, ROUTE_USER, NULL, NULL},
-    {"PATCH", "/v1/teams/{team_id}/api-keys/{key_id}", h, ROUTE_USER, NULL, NULL},
-    {"DELETE", "/v1/teams/{team_id}/api-keys/{key_id}", h, ROUTE_USER, NULL, NULL},
-    {"GET", "/v1/_test/hello", h, ROUTE_TEST, NULL, NULL},
+    {"GET", "/v1/health", h, 0, SCOPE_NONE, NULL},
+    {"GET", "/v1/teams/{team_id}/api-keys", h, ROUTE_USER, SCOPE_NONE, list_params},
+    {"POST", "/v1/teams/{team_id}/api-keys", h, ROUTE_USER | ROUTE_BODY, SCOPE_NONE, NULL},
+    {"GET", "/v1/teams/{team_id}/api-keys/{key_id}", h, ROUTE_USER, SCOPE_NONE, NULL},
+    {"PATCH", "/v1/teams/{team_id}/api-keys/{key_id}", h, ROUTE_USER, SCOPE_NONE, NULL},
+    {"DELETE", "/v1/teams/{team_id}/api-keys/{key_id}", h, ROUTE_USER, SCOPE_NONE, NULL},
+    {"GET", "/v1/_test/hello", h, ROUTE_TEST, SCOPE_NONE, NULL},
+    {"GET", "/v1/{resource}", h, ROUTE_KEY | ROUTE_FILTERS, SCOPE_READ, list_params},
 };
 
 static enum router_result match(struct request *req, const char *method, const char *path,
@@ -87,5 +91,32 @@ int main(void)
     req.query[0].value = "";
     ok(router_check_query(r, &req, &err) != 0, "a route without parameters takes none");
     error_clear(&err);
+
+    {
+        char msg[256] = "";
+
+        ok(catalog_load(getenv("LOOPED_SCHEMA_DIR"), msg) == 0, "catalog loads: %s", msg);
+    }
+    ok(match(&req, "GET", "/v1/invoicez", &r, allow, false) == ROUTER_NOT_FOUND,
+       "{resource} matches only the catalog's names");
+    ok(match(&req, "GET", "/v1/invoices", &r, allow, false) == ROUTER_FOUND && r == &table[7] &&
+           req.resource == catalog_find("invoices"),
+       "{resource} keeps the catalog's resource");
+    req.nquery = 2;
+    req.query[0].name = "status";
+    req.query[0].value = "open";
+    req.query[1].name = "limit";
+    req.query[1].value = "5";
+    ok(router_check_query(r, &req, &err) == 0, "a schema filter and a page parameter");
+    req.query[0].name = "total";
+    ok(router_check_query(r, &req, &err) != 0 && err.code == ERR_UNKNOWN_PARAMETER,
+       "a field that is not filterable is unknown");
+    error_clear(&err);
+    match(&req, "GET", "/v1/customers", &r, allow, false);
+    req.nquery = 1;
+    req.query[0].name = "status";
+    ok(router_check_query(r, &req, &err) != 0, "another resource, other filters");
+    error_clear(&err);
+    catalog_free();
     return tap_done();
 }

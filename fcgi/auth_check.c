@@ -1,0 +1,126 @@
+/* auth_check.c: the API-key check of a request, from the raw header to the scope decision. */
+#include "auth_check.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "auth.h"
+#include "config.h"
+#include "keysync.h"
+#include "store.h"
+#include "util.h"
+
+#define UNKNOWN_TTL_MS 5000 /* how long a digest the store did not know stays known unknown */
+
+void auth_check_init(const struct config *cfg)
+{
+    keycache_init(cfg->key_cache_ttl_ms, UNKNOWN_TTL_MS, KEYSYNC_GRACE_MS);
+}
+
+void auth_check_thread_done(void)
+{
+    auth_thread_done();
+}
+
+bool auth_key_grants(const struct api_key *k, uint64_t need)
+{
+    uint64_t writes;
+
+    switch (k->permission) {
+    case PERM_WRITE_ALL:
+        return true;
+    case PERM_READ_ALL:
+        return (need & SCOPE_WRITE_BITS) == 0;
+    case PERM_RESTRICTED:
+        /* Spread each write bit onto the read bit below it: write implies read. */
+        writes = k->scopes & SCOPE_WRITE_BITS;
+        return ((k->scopes | (writes >> 1)) & need) == need;
+    default:
+        return false;
+    }
+}
+
+/* The key of digest, from the cache or else from the store (one read by the digest's
+ * document), and into the cache either way. Returns 0 with p->ka filled, 1 for a digest no key
+ * has, -1 with err set (the store failed). */
+static int key_lookup(struct store *st, struct principal *p, struct app_error *err)
+{
+    char hex[AUTH_DIGEST_HEX];
+    int64_t read_started;
+    int rc;
+
+    switch (keycache_get(p->ka.digest, &p->ka)) {
+    case KEYCACHE_HIT:
+        return 0;
+    case KEYCACHE_UNKNOWN:
+        return 1;
+    case KEYCACHE_MISS:
+        break;
+    }
+    auth_hex(p->ka.digest, hex);
+    read_started = util_mono_ms();
+    rc = store_key_by_hash(st, hex, &p->ka.key, err);
+    if (rc < 0) {
+        keycache_done(p->ka.digest);
+        return -1;
+    }
+    if (rc == 1)
+        memset(&p->ka.key, 0, sizeof p->ka.key); /* remembered as unknown */
+    keycache_put(&p->ka, read_started);
+    return rc;
+}
+
+int auth_key_verify(struct store *st, struct request *req, enum scope_access access,
+                    struct principal *p, struct response *res, struct app_error *err)
+{
+    const struct api_key *k = &p->ka.key;
+    char when[UTIL_TIME_LEN];
+    int64_t now;
+    uint64_t need;
+    int rc;
+
+    p->known = false;
+    p->key = NULL;
+    if (req->api_key == NULL || req->api_key[0] == '\0')
+        return error_set(err, ERR_MISSING_API_KEY, NULL);
+    if (!auth_key_well_formed(req->api_key))
+        return error_set(err, ERR_INVALID_API_KEY, NULL);
+    rc = auth_key_digest(req->api_key, p->ka.digest);
+    /* The raw key is not needed past this point: wipe it in the library's buffer. */
+    auth_wipe(req->api_key, strlen(req->api_key));
+    if (rc != 0) {
+        error_set(err, ERR_INTERNAL, NULL);
+        return error_log(err, "auth: HMAC failed");
+    }
+    rc = key_lookup(st, p, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return error_set(err, ERR_INVALID_API_KEY, NULL);
+
+    p->known = true;
+    p->key = k;
+    req->key = k;
+    if (k->expires_at)
+        http_header_add(res, "Looped-Key-Expires-At", util_time_format(k->expires_at, when));
+    if (k->revoked_at)
+        return error_set(err, ERR_REVOKED_API_KEY, NULL);
+    now = util_now_ms();
+    if (k->expires_at && k->expires_at <= now)
+        return error_set(err, ERR_EXPIRED_API_KEY, NULL);
+    audit_touch(k->id, now, req->remote_addr, k->last_used_at == 0);
+
+    if (access == SCOPE_NONE)
+        return 0;
+    if (req->resource == NULL) /* a route that names a scope without a {resource}: refuse */
+        return error_set(err, ERR_INTERNAL, NULL);
+    need = catalog_scope_bit(req->resource, access);
+    if (!auth_key_grants(k, need)) {
+        snprintf(err->required, sizeof err->required, "%s:%s", req->resource->name,
+                 access == SCOPE_WRITE ? "write" : "read");
+        return error_set(err, ERR_INSUFFICIENT_SCOPE, "This API key does not have the scope %s.",
+                         err->required);
+    }
+    return 0;
+}

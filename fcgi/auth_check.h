@@ -1,0 +1,50 @@
+/* auth_check.h: the API-key check of a request (design.md §3): the one place that decides
+ * whether an X-API-Key may make this request, and what the key may do (its scopes). */
+#ifndef LOOPED_AUTH_CHECK_H
+#define LOOPED_AUTH_CHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "error.h"
+#include "http.h"
+#include "keycache.h"
+
+struct store;
+struct config;
+
+/* Sets up this process's key cache from cfg (LOOPED_KEY_CACHE_TTL_MS; the feed's grace,
+ * keysync.h). Call once per process before the request threads start. Cannot fail. */
+void auth_check_init(const struct config *cfg);
+
+/* Releases what the calling thread's checks hold (its MAC handle); call before it exits. */
+void auth_check_thread_done(void);
+
+/* Who a request was authenticated as. `known` is set as soon as the key is recognised (its
+ * digest names a key of the store), whatever the verdict: from then on the request is audited
+ * as that key's. key points into ka. */
+struct principal {
+    struct key_auth ka; /* the digest and the key as the cache or the store had it */
+    const struct api_key *key;
+    bool known;
+};
+
+/* Checks the request's X-API-Key, in order (design.md §3): present, shape and checksum (no
+ * store), HMAC digest, key cache, one indexed store read on a miss, revoked, expired, and then
+ * that the key grants `access` to req->resource (SCOPE_NONE: any valid key will do). Wipes
+ * the raw key in the request's buffer once digested. Adds the response headers a key's caller
+ * is owed (Looped-Key-Expires-At) to res, and notes the key's use (last used) when it is
+ * admitted. Returns 0 with *p filled and req->key set, or -1 with err set: missing_api_key,
+ * invalid_api_key, revoked_api_key, expired_api_key, insufficient_scope (err->required names
+ * the scope), unavailable or internal_error. p->known tells whether to audit; p is the
+ * caller's, nothing in it needs freeing. */
+int auth_key_verify(struct store *st, struct request *req, enum scope_access access,
+                    struct principal *p, struct response *res, struct app_error *err);
+
+/* True if key k may use scope bit need (catalog_scope_bit): read_all grants every read
+ * (including resources added after the key was made), write_all everything, restricted its
+ * scopes, where a write scope implies the read scope of the same resource. */
+bool auth_key_grants(const struct api_key *k, uint64_t need);
+
+#endif
