@@ -435,8 +435,8 @@ def test_revoke_flips_badge_and_key_gets_401(pages, deployment):
     expect(row(page, f["name"]).locator(".badge")).to_have_text("Revoked")
     expect(page.get_by_role("button", name=f"Actions for {f['name']}", exact=True)).to_be_focused()
 
-    res = key_self(d, f["key"])
-    assert res.status_code == 401, res.text  # the revoking worker at once; others within 1 s
+    # The worker that revoked refuses the key at once, every other one within 1 s (api.md
+    # §3.3): which worker answers is the web server's choice, so wait for all of them.
     wait_until(lambda: all(key_self(d, f["key"]).status_code == 401 for _ in range(6)), 3,
                "every worker to refuse the revoked key")
     assert key_self(d, f["key"]).json()["error"]["code"] == "revoked_api_key"
