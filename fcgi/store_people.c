@@ -158,36 +158,21 @@ done:
 int store_member_set(struct store *st, const char *team, const char *user, const char *role,
                      struct app_error *err)
 {
-    mongoc_client_t *c = NULL;
-    mongoc_collection_t *coll = NULL;
-    bson_t *filter = NULL, *update = NULL, *opts = NULL;
-    bson_error_t be;
-    int rc, ret = -1;
+    bson_t *filter, *update;
+    int64_t matched;
+    int rc;
 
     if ((rc = store_exists(st, "teams", team, err)) <= 0)
         return rc < 0 ? -1 : error_set(err, ERR_NOT_FOUND, "no team %s", team);
     if ((rc = store_exists(st, "users", user, err)) <= 0)
         return rc < 0 ? -1 : error_set(err, ERR_NOT_FOUND, "no user %s", user);
-    c = store_pop(st, err);
-    if (c == NULL)
-        return -1;
     filter = BCON_NEW("team_id", BCON_UTF8(team), "user", BCON_UTF8(user));
     update = BCON_NEW("$set", "{", "role", BCON_UTF8(role), "}", "$setOnInsert", "{", "created_at",
                       BCON_DATE_TIME(util_now_ms()), "}");
-    opts = BCON_NEW("upsert", BCON_BOOL(true));
-    coll = mongoc_client_get_collection(c, st->db, "memberships");
-    if (!mongoc_collection_update_one(coll, filter, update, opts, NULL, &be)) {
-        store_fail(err, &be, "memberships");
-        goto done;
-    }
-    ret = 0;
-done:
+    rc = store_update_one(st, "memberships", filter, update, true, &matched, err);
     bson_destroy(filter);
     bson_destroy(update);
-    bson_destroy(opts);
-    mongoc_collection_destroy(coll);
-    store_push(st, c);
-    return ret;
+    return rc;
 }
 
 int store_member_remove(struct store *st, const char *team, const char *user, struct app_error *err)
@@ -223,24 +208,26 @@ int store_member_role(struct store *st, const char *team, const char *user, char
     return ret;
 }
 
-json_t *store_team_list(struct store *st, struct app_error *err)
+/* Every document of collection, sorted by _id, as rows made by row(). */
+static json_t *list_by_id(struct store *st, const char *collection, store_row_fn row,
+                          struct app_error *err)
 {
     bson_t filter = BSON_INITIALIZER;
     bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
-    json_t *out = store_find(st, "teams", &filter, opts, row_team, err);
+    json_t *out = store_find(st, collection, &filter, opts, row, err);
 
     bson_destroy(opts);
     return out;
 }
 
+json_t *store_team_list(struct store *st, struct app_error *err)
+{
+    return list_by_id(st, "teams", row_team, err);
+}
+
 json_t *store_user_list(struct store *st, struct app_error *err)
 {
-    bson_t filter = BSON_INITIALIZER;
-    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
-    json_t *out = store_find(st, "users", &filter, opts, row_user, err);
-
-    bson_destroy(opts);
-    return out;
+    return list_by_id(st, "users", row_user, err);
 }
 
 json_t *store_member_list(struct store *st, const char *team, struct app_error *err)
