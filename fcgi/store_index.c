@@ -34,7 +34,7 @@ struct index_spec {
     bool unique;
 };
 
-/* design.md §4. Each resource collection adds its own rows (later issues). */
+/* design.md §4: the fixed collections. The resources' indexes follow from the catalog. */
 static const struct index_spec indexes[] = {
     {"memberships", "team_user", {"team_id", "user"}, true},
     {"memberships", "user", {"user"}, false},
@@ -45,7 +45,32 @@ static const struct index_spec indexes[] = {
     {"audit", "at", {"at"}, false}, /* the retention purge: {at < cutoff} across teams */
 };
 
-static int index_create(struct store *st, const struct index_spec *ix, struct app_error *err);
+/* Creates one index (createIndexes of a single spec); an existing one with the same
+ * definition is no error. */
+static int index_create(struct store *st, const struct index_spec *ix, struct app_error *err)
+{
+    bson_t cmd = BSON_INITIALIZER, arr, spec, key;
+    int rc;
+
+    BSON_APPEND_UTF8(&cmd, "createIndexes", ix->collection);
+    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
+    BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &spec);
+    BSON_APPEND_DOCUMENT_BEGIN(&spec, "key", &key);
+    for (size_t k = 0; k < 4 && ix->keys[k]; k++) {
+        const char *f = ix->keys[k];
+
+        BSON_APPEND_INT32(&key, f[0] == '-' ? f + 1 : f, f[0] == '-' ? -1 : 1);
+    }
+    bson_append_document_end(&spec, &key);
+    BSON_APPEND_UTF8(&spec, "name", ix->name);
+    if (ix->unique)
+        BSON_APPEND_BOOL(&spec, "unique", true);
+    bson_append_document_end(&arr, &spec);
+    bson_append_array_end(&cmd, &arr);
+    rc = store_command(st, &cmd, ix->collection, err);
+    bson_destroy(&cmd);
+    return rc;
+}
 
 /* The fixed indexes, then per resource {team_id, created_at, _id} for pages and
  * {team_id, field} for each filterable field: a new schema brings its own indexes. */
@@ -75,31 +100,4 @@ int store_indexes_create(struct store *st, struct app_error *err)
         }
     }
     return 0;
-}
-
-static int index_create(struct store *st, const struct index_spec *ix, struct app_error *err)
-{
-    {
-        bson_t cmd = BSON_INITIALIZER, arr, spec, key;
-        int rc;
-
-        BSON_APPEND_UTF8(&cmd, "createIndexes", ix->collection);
-        BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &spec);
-        BSON_APPEND_DOCUMENT_BEGIN(&spec, "key", &key);
-        for (size_t k = 0; k < 4 && ix->keys[k]; k++) {
-            const char *f = ix->keys[k];
-
-            BSON_APPEND_INT32(&key, f[0] == '-' ? f + 1 : f, f[0] == '-' ? -1 : 1);
-        }
-        bson_append_document_end(&spec, &key);
-        BSON_APPEND_UTF8(&spec, "name", ix->name);
-        if (ix->unique)
-            BSON_APPEND_BOOL(&spec, "unique", true);
-        bson_append_document_end(&arr, &spec);
-        bson_append_array_end(&cmd, &arr);
-        rc = store_command(st, &cmd, ix->collection, err);
-        bson_destroy(&cmd);
-        return rc;
-    }
 }
