@@ -1,5 +1,4 @@
-/* store.c: the MongoDB client pool, its clients and the background client; driver errors
- * mapped to ours. */
+/* store.c: the MongoDB client pool and its clients: open, close, pop, push, ping, errors. */
 #include "store_priv.h"
 
 #include <pthread.h>

@@ -1,5 +1,4 @@
-/* store_keys.c: API keys in MongoDB: the keys, their digest documents, last uses and the
- * key-change feed. */
+/* store_keys.c: API keys in MongoDB, with their digests, last uses and change feed. */
 #include <string.h>
 
 #include "catalog.h"

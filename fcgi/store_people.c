@@ -1,5 +1,4 @@
-/* store_people.c: teams, users and memberships in MongoDB: what looped-admin edits and lists,
- * a user's teams (/me) and the role a request is checked against. */
+/* store_people.c: teams, users and memberships (looped-admin, /me, a request's role). */
 #include <string.h>
 
 #include "store_priv.h"

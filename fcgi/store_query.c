@@ -1,5 +1,4 @@
-/* store_query.c: the generic queries every store file builds on: find, insert, update,
- * delete, and the pieces of their filters. */
+/* store_query.c: the generic queries (find, insert, update, delete) and filter pieces. */
 #include <string.h>
 
 #include "store_priv.h"
