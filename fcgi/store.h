@@ -11,6 +11,8 @@
 
 struct store;
 
+/* store.c: the client pool and its clients */
+
 /* Opens a client pool for cfg's URI and database; nothing is contacted yet. Returns 0 and
  * *out (the caller owns it: store_close), or -1 with err set (a URI that cannot be used). */
 int store_open(struct store **out, const struct config *cfg, struct app_error *err);
@@ -18,7 +20,7 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
 /* The calling thread (the audit writer, the key-change feed) uses the store's background
  * client from now on: one connection those threads share under a lock, so that they never
  * wait for, or hold up, the request threads' pool (a revoke must reach every process in time,
- * whatever the request threads are doing). */
+ * whatever the request threads are doing). Cannot fail: the client is made on first use. */
 void store_use_background(void);
 
 /* Destroys the pool; accepts NULL. No client may be in use. */
@@ -28,12 +30,17 @@ void store_close(struct store *st);
  * about LOOPED_DB_TIMEOUT_MS. */
 int store_ping(struct store *st, struct app_error *err);
 
-/* The teams of user, sorted by name: a new array of {"id", "name", "role"} (caller owns),
- * or NULL with err set. A user unknown to the store has no teams (an empty array). */
-json_t *store_user_teams(struct store *st, const char *user, struct app_error *err);
+/* store_index.c: the collections' indexes */
 
 /* Creates the collections' indexes; idempotent. Returns 0 or -1 with err set. */
 int store_indexes_create(struct store *st, struct app_error *err);
+
+/* store_people.c: teams, users, memberships */
+
+/* The teams of user, sorted by name (at most 256): a new array of {"id", "name", "role"}
+ * (caller owns), or NULL with err set. A user unknown to the store has no teams (an empty
+ * array). */
+json_t *store_user_teams(struct store *st, const char *user, struct app_error *err);
 
 /* Teams, users, memberships (looped-admin). Each returns 0, or -1 with err set: conflict when
  * the team or user exists already, not_found when a team, user or membership is missing. */
@@ -45,18 +52,23 @@ int store_member_remove(struct store *st, const char *team, const char *user,
                         struct app_error *err);
 
 /* Lists (caller owns the array, or NULL with err set): teams as {"id","name"}, users as
- * {"user"}, members of team as {"user","role"}, each sorted. */
+ * {"user"}, members of team as {"user","role"}, each sorted. store_member_list fails with
+ * not_found when there is no such team. */
 json_t *store_team_list(struct store *st, struct app_error *err);
 json_t *store_user_list(struct store *st, struct app_error *err);
 json_t *store_member_list(struct store *st, const char *team, struct app_error *err);
 
-/* The role ("OWNER", "ADMIN", "MEMBER") of user in team into role (16 bytes). Returns 0, 1
- * when the user is not a member (or the team does not exist), -1 with err set. */
+/* The role ("OWNER", "ADMIN", "MEMBER") of user in team into role (16 bytes, the caller's).
+ * Returns 0, 1 when the user is not a member (or the team does not exist), -1 with err set. */
 int store_member_role(struct store *st, const char *team, const char *user, char *role,
                       struct app_error *err);
 
-/* API keys (api_keys collection). Lookups return 0 and fill *out, 1 when there is no such
- * key (in that team), -1 with err set. */
+/* store_keys.c: API keys, their digest documents, last uses and the key-change feed */
+
+/* API keys (api_keys collection). store_key_insert writes k (which stays the caller's) and its
+ * digest document: 0, or -1 with err set (conflict when the id or hash exists). Lookups return
+ * 0 and fill *out (the caller's), 1 when there is no such key (in that team), -1 with err
+ * set. */
 int store_key_insert(struct store *st, const struct api_key *k, struct app_error *err);
 int store_key_by_hash(struct store *st, const char *hash, struct api_key *out,
                       struct app_error *err);
@@ -65,24 +77,26 @@ int store_key_get(struct store *st, const char *team, const char *id, struct api
 
 /* Gives every key that lacks one its digest document (api_key_digests), then records that all
  * keys have one, so that a digest without one is known to be unknown (looped-admin init;
- * idempotent). *added counts the documents added. */
+ * idempotent). *added counts the documents added. Returns 0, or -1 with err set. */
 int store_key_digests_backfill(struct store *st, size_t *added, struct app_error *err);
 
 /* Looks for the mark the back-fill leaves; true once it was found (it stays true). Until
- * then, a digest without its document falls back to the hash index. Called by keysync.c, off
- * the request path. */
+ * then, a digest without its document falls back to the hash index. Cannot fail: a store that
+ * does not answer counts as no mark yet. Called by keysync.c, off the request path. */
 bool store_key_digests_check(struct store *st);
 
 /* The feed of key changes (api_key_changes): a record {key_id, at} for every edit, revoke and
  * delete, which each worker process reads in full a few times a second (keysync.c) to forget
- * those keys. store_key_changes calls fn(change_id, key_id, ctx) for every record (fn returns
- * -1 to stop: out of memory); prune removes the records older than before (wall ms). */
+ * those keys. store_key_changes calls fn(change_id, key_id, ctx) for every record (both
+ * strings only for the call; fn returns -1 to stop: out of memory); prune removes the records
+ * older than before (wall ms). Each returns 0, or -1 with err set. */
 typedef int (*store_key_change_fn)(const char *change_id, const char *key_id, void *ctx);
 int store_key_changed(struct store *st, const char *id, struct app_error *err);
 int store_key_changes(struct store *st, store_key_change_fn fn, void *ctx, struct app_error *err);
 int store_key_changes_prune(struct store *st, int64_t before, struct app_error *err);
 
-/* A page of a team's keys, newest first (created_at, then id, descending). */
+/* A page of a team's keys, newest first (created_at, then id, descending), into out (the
+ * caller's, room for limit) with *n set: 0, or -1 with err set. */
 struct key_query {
     const char *team;
     int status;           /* enum key_status, or -1 for any */
@@ -96,22 +110,27 @@ int store_key_list(struct store *st, const struct key_query *q, struct api_key *
                    struct app_error *err);
 
 /* Writes name, permission, scopes, expires_at and updated_at of k, unless the key has been
- * revoked or deleted meanwhile: returns 0, 1 (nothing matched), or -1. */
+ * revoked or deleted meanwhile: returns 0, 1 (nothing matched), or -1 with err set. */
 int store_key_update(struct store *st, const struct api_key *k, struct app_error *err);
 
 /* Sets revoked_at/revoked_by if not set yet. Returns 0 (revoked now), 1 (was revoked or gone),
- * -1. */
+ * -1 with err set. */
 int store_key_revoke(struct store *st, const char *team, const char *id, const char *user,
                      int64_t now, struct app_error *err);
 
-/* Deletes the key. Returns 0, 1 (no such key), -1. */
+/* Deletes the key, then its digest document and last use (best effort: an orphan does no
+ * harm). Returns 0, 1 (no such key), -1 with err set. */
 int store_key_delete(struct store *st, const char *team, const char *id, struct app_error *err);
 
-/* last_used_at = max(last_used_at, at) and last_used_ip = ip when at is newer. 0 or -1. */
+/* last_used_at = max(last_used_at, at) and last_used_ip = ip when at is newer (api_key_usage).
+ * 0, or -1 with err set. */
 int store_key_touch(struct store *st, const char *id, int64_t at, const char *ip,
                     struct app_error *err);
 
-/* Writes n audit records in one acknowledged insert_many. 0 or -1. */
+/* store_audit.c: audit records: batched inserts, filtered pages, retention */
+
+/* Writes n audit records (the caller's) in one acknowledged insert_many. 0, or -1 with err
+ * set. */
 int store_audit_insert(struct store *st, const struct audit_rec *recs, size_t n,
                        struct app_error *err);
 
@@ -125,40 +144,46 @@ struct audit_query {
     size_t limit;
 };
 
-/* Returns a new array of at most q->limit records as JSON (each with "id"), or NULL. */
+/* Returns a new array (caller owns) of at most q->limit records as JSON (each with "id"), or
+ * NULL with err set. */
 json_t *store_audit_list(struct store *st, const struct audit_query *q, struct app_error *err);
-
-/* Resource documents (one collection per resource). doc is the object as the API shows it,
- * with "id"; created_at/updated_at are stored as dates. Every call is confined to team. */
-int store_doc_insert(struct store *st, const char *collection, const char *team, json_t *doc,
-                     struct app_error *err);
-
-/* The document, or NULL with err set (not_found when the team has no such id). */
-json_t *store_doc_get(struct store *st, const char *collection, const char *team, const char *id,
-                      struct app_error *err);
-
-/* A page, newest first: equality filters (field -> JSON value), after the cursor position
- * (after_id NULL: from the start), at most limit documents. New array, or NULL. */
-json_t *store_doc_list(struct store *st, const char *collection, const char *team, json_t *filters,
-                       int64_t after_at, const char *after_id, size_t limit, struct app_error *err);
-
-/* Replaces the document (same id, team, created_at). 0, 1 when it is gone, -1. */
-int store_doc_replace(struct store *st, const char *collection, const char *team, json_t *doc,
-                      struct app_error *err);
-
-/* 0 deleted, 1 no such document, -1. */
-int store_doc_delete(struct store *st, const char *collection, const char *team, const char *id,
-                     struct app_error *err);
-
-/* 1 if the team has a document id in collection, 0 if not, -1. */
-int store_doc_exists(struct store *st, const char *collection, const char *team, const char *id,
-                     struct app_error *err);
 
 /* The retention purge's lease (meta {_id: "audit_purge", at}): 0 if this process took it
  * (no purge for every_ms before now), 1 if another did, -1 with err set. */
 int store_audit_purge_claim(struct store *st, int64_t now, int64_t every_ms, struct app_error *err);
 
-/* Deletes the records older than before; sets *deleted. 0 or -1. */
+/* Deletes the records older than before; sets *deleted. 0, or -1 with err set. */
 int store_audit_purge(struct store *st, int64_t before, int64_t *deleted, struct app_error *err);
+
+/* store_docs.c: the schema-defined resources' documents */
+
+/* Resource documents (one collection per resource). doc is the object as the API shows it,
+ * with "id" (it stays the caller's); created_at/updated_at are stored as dates. Every call is
+ * confined to team. store_doc_insert returns 0, or -1 with err set (conflict when the id
+ * exists). */
+int store_doc_insert(struct store *st, const char *collection, const char *team, json_t *doc,
+                     struct app_error *err);
+
+/* The document (caller owns), or NULL with err set (not_found when the team has no such id). */
+json_t *store_doc_get(struct store *st, const char *collection, const char *team, const char *id,
+                      struct app_error *err);
+
+/* A page, newest first: equality filters (field -> JSON value), after the cursor position
+ * (after_id NULL: from the start), at most limit documents. New array (caller owns), or NULL
+ * with err set. */
+json_t *store_doc_list(struct store *st, const char *collection, const char *team, json_t *filters,
+                       int64_t after_at, const char *after_id, size_t limit, struct app_error *err);
+
+/* Replaces the document (same id, team, created_at). 0, 1 when it is gone, -1 with err set. */
+int store_doc_replace(struct store *st, const char *collection, const char *team, json_t *doc,
+                      struct app_error *err);
+
+/* 0 deleted, 1 no such document, -1 with err set. */
+int store_doc_delete(struct store *st, const char *collection, const char *team, const char *id,
+                     struct app_error *err);
+
+/* 1 if the team has a document id in collection, 0 if not, -1 with err set. */
+int store_doc_exists(struct store *st, const char *collection, const char *team, const char *id,
+                     struct app_error *err);
 
 #endif

@@ -1,31 +1,10 @@
-/* store_keys.c: API keys and membership roles in MongoDB. */
+/* store_keys.c: API keys in MongoDB, with their digests, last uses and change feed. */
 #include <string.h>
 
 #include "catalog.h"
 #include "log.h"
 #include "store_priv.h"
 #include "util.h"
-
-static json_t *member_role_row(const bson_t *doc)
-{
-    return json_string(store_utf8(doc, "role"));
-}
-
-int store_member_role(struct store *st, const char *team, const char *user, char *role,
-                      struct app_error *err)
-{
-    bson_t *filter = BCON_NEW("team_id", BCON_UTF8(team), "user", BCON_UTF8(user));
-    bson_t *opts = BCON_NEW("projection", "{", "role", BCON_INT32(1), "}", "limit", BCON_INT64(1));
-    json_t *rows = store_find(st, "memberships", filter, opts, member_role_row, err);
-    int ret = rows ? json_array_size(rows) == 0 : -1;
-
-    if (ret == 0)
-        snprintf(role, 16, "%s", json_string_value(json_array_get(rows, 0)));
-    json_decref(rows);
-    bson_destroy(filter);
-    bson_destroy(opts);
-    return ret;
-}
 
 static void key_from_bson(const bson_t *d, struct api_key *k)
 {

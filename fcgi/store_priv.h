@@ -1,5 +1,6 @@
-/* store_priv.h: what the store's own files share (store.c, store_keys.c, store_audit.c).
- * Nothing outside the store includes this header or mongoc.h. */
+/* store_priv.h: what the store's own files share; nothing else includes it or mongoc.h.
+ * Those files: store.c, store_audit.c, store_bson.c, store_docs.c, store_index.c, store_keys.c,
+ * store_people.c, store_query.c. */
 #ifndef LOOPED_STORE_PRIV_H
 #define LOOPED_STORE_PRIV_H
 
@@ -8,6 +9,8 @@
 #include <stdatomic.h>
 
 #include "store.h"
+
+/* store.c: the client pool and its clients */
 
 struct store {
     mongoc_client_pool_t *pool;
@@ -23,12 +26,15 @@ struct store {
 int store_fail(struct app_error *err, const bson_error_t *be, const char *what);
 
 /* Pops a pooled client (bounded by waitQueueTimeoutMS), or in a background thread takes the
- * background client; NULL with err set. Give it back with store_push before the request is
- * answered. */
+ * background client (made on first use) and its lock; NULL with err set (unavailable when no
+ * client is free). The caller holds the client until it gives it back with store_push, before
+ * the request is answered; store_push cannot fail. */
 mongoc_client_t *store_pop(struct store *st, struct app_error *err);
 void store_push(struct store *st, mongoc_client_t *c);
 
-/* The string at key, or "" if absent or not a string. */
+/* store_bson.c: BSON to JSON and back */
+
+/* The string at key (doc's own, valid as long as doc), or "" if absent or not a string. */
 const char *store_utf8(const bson_t *doc, const char *key);
 
 /* The date-time at key in ms, or 0 if absent, null or not a date. */
@@ -37,8 +43,20 @@ int64_t store_date(const bson_t *doc, const char *key);
 /* Appends a date-time, or null for 0. */
 void store_append_date(bson_t *doc, const char *key, int64_t ms);
 
-/* Calls fn(doc, ctx) for each document find(filter, opts) returns; fn returns -1 to stop
- * (out of memory). Returns 0, or -1 with err set. */
+/* Appends a JSON value (the caller's) under key, objects and arrays recursively. */
+void store_append_json(bson_t *doc, const char *key, json_t *v);
+
+/* A stored document as JSON: "_id" becomes "id", team_id is dropped, dates become RFC 3339
+ * strings, ObjectIds hex strings. New reference (caller owns), NULL only out of memory. */
+json_t *store_doc_json(const bson_t *doc);
+
+/* Appends {"$regex": <s with metacharacters escaped>, "$options": "i"} under key. */
+void store_append_contains(bson_t *doc, const char *key, const char *s);
+
+/* store_query.c: generic queries and the pieces of their filters */
+
+/* Calls fn(doc, ctx) for each document find(filter, opts) returns (doc is valid only during
+ * the call); fn returns -1 to stop (out of memory). Returns 0, or -1 with err set. */
 typedef int (*store_each_fn)(const bson_t *doc, void *ctx);
 int store_find_each(struct store *st, const char *collection, const bson_t *filter,
                     const bson_t *opts, store_each_fn fn, void *ctx, struct app_error *err);
@@ -50,8 +68,8 @@ int store_find_each(struct store *st, const char *collection, const bson_t *filt
 int store_find_by_id(struct store *st, const char *collection, const char *team, const char *id,
                      const bson_t *opts, store_each_fn fn, void *ctx, struct app_error *err);
 
-/* The documents of find(filter, opts) as a new JSON array, each made by row(); NULL with err
- * set. */
+/* The documents of find(filter, opts) as a new JSON array (caller owns), each made by row()
+ * (a new reference, NULL out of memory); NULL with err set. */
 typedef json_t *(*store_row_fn)(const bson_t *doc);
 json_t *store_find(struct store *st, const char *collection, const bson_t *filter,
                    const bson_t *opts, store_row_fn row, struct app_error *err);
@@ -60,9 +78,19 @@ json_t *store_find(struct store *st, const char *collection, const bson_t *filte
 int store_insert(struct store *st, const char *collection, const bson_t *doc,
                  struct app_error *err);
 
+/* store_update_one updates one document (with upsert, inserts it when none matches) and sets
+ * *matched to the matched count; store_delete deletes one document, or with many every one
+ * matching, and sets *deleted. Each returns 0, or -1 with err set (conflict on a duplicate
+ * key). */
+int store_update_one(struct store *st, const char *collection, const bson_t *filter,
+                     const bson_t *update, bool upsert, int64_t *matched, struct app_error *err);
+int store_delete(struct store *st, const char *collection, const bson_t *filter, bool many,
+                 int64_t *deleted, struct app_error *err);
+
 /* Conditions joined with $and, for filters that need more than one $or:
  *   store_and_begin(&a); cond = store_and_next(&a); ...append to cond...; store_and_done(&a);
- *   store_and_finish(&a, filter);   (adds "$and" to filter only if there was a condition) */
+ *   store_and_finish(&a, filter);   (adds "$and" to filter only if there was a condition)
+ * None of them can fail; store_and_finish frees what store_and_begin took. */
 struct store_and {
     bson_t array, cond;
     uint32_t n;
@@ -76,21 +104,5 @@ void store_and_finish(struct store_and *a, bson_t *filter);
  * _id desc: {time_field < at} or {time_field == at, _id < id}. */
 void store_append_after(bson_t *doc, const char *time_field, int64_t at, const char *id,
                         bool id_is_oid);
-
-/* Appends a JSON value under key (objects and arrays recursively). */
-void store_append_json(bson_t *doc, const char *key, json_t *v);
-
-/* A stored document as JSON: "_id" becomes "id", team_id is dropped, dates become RFC 3339
- * strings. New reference. */
-json_t *store_doc_json(const bson_t *doc);
-
-/* Appends {"$regex": <s with metacharacters escaped>, "$options": "i"} under key. */
-void store_append_contains(bson_t *doc, const char *key, const char *s);
-
-/* Runs an update or delete of one document; sets *matched to the matched/deleted count. */
-int store_update_one(struct store *st, const char *collection, const bson_t *filter,
-                     const bson_t *update, bool upsert, int64_t *matched, struct app_error *err);
-int store_delete(struct store *st, const char *collection, const bson_t *filter, bool many,
-                 int64_t *deleted, struct app_error *err);
 
 #endif
