@@ -29,7 +29,9 @@ import pytest
 import requests
 import urllib3
 
-from conftest import ALL_DEPLOYMENTS, IS_ROOT, REPO, WEB_USER, Deployment, wait_until
+from looped_test.procs import wait_until
+from looped_test.settings import ALL_DEPLOYMENTS, IS_ROOT, REPO, WEB_USER
+from looped_test.stack import Deployment
 
 try:
     from playwright.sync_api import expect, sync_playwright
