@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "bench"
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from procs import stop_process  # noqa: E402 (the integration suite's, shared)
+from looped_test.procs import stop_process  # noqa: E402 (the integration suite's, shared)
 DEPLOY = ROOT / "deploy"
 IS_ROOT = os.geteuid() == 0
 WEB_USER = "www-data" if IS_ROOT else ""

@@ -6,7 +6,7 @@ import stat
 import subprocess
 import pytest
 
-from conftest import ADMIN_BIN, DB_NAME, FCGI_BIN, MEMBERS, TEAMS
+from looped_test.settings import ADMIN_BIN, DB_NAME, FCGI_BIN, MEMBERS, TEAMS
 
 
 @pytest.mark.parametrize("argv", [

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import JSON_CT, assert_error, needs_pool, wait_until
+from looped_test.asserts import JSON_CT, assert_error, needs_pool
+from looped_test.procs import wait_until
 
 KEY_RE = re.compile(r"^looped_[0-9A-Za-z]{46}$")
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

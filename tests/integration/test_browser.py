@@ -29,7 +29,9 @@ import pytest
 import requests
 import urllib3
 
-from conftest import ALL_DEPLOYMENTS, IS_ROOT, REPO, WEB_USER, Deployment, wait_until
+from looped_test.procs import wait_until
+from looped_test.settings import ALL_DEPLOYMENTS, IS_ROOT, REPO, WEB_USER
+from looped_test.stack import running
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -70,12 +72,8 @@ def deployment(request, stack):
         pytest.skip(f"{request.param}: the page is tested through one lighttpd and one Apache "
                     f"deployment only ({', '.join(BROWSER_DEPLOYMENTS)}); static files do not "
                     "depend on the process model")
-    d = Deployment(stack, request.param)
-    try:
-        d.start()
+    with running(stack, request.param) as d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture(scope="session")

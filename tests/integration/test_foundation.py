@@ -13,7 +13,10 @@ import time
 import pytest
 import requests
 
-from conftest import JSON_CT, MEMBERS, POOL_THREADS, SANE_ID, Stream, TEAMS, assert_error, needs_pool, wait_until
+from looped_test.asserts import JSON_CT, SANE_ID, assert_error, needs_pool
+from looped_test.client import Stream
+from looped_test.procs import wait_until
+from looped_test.settings import MEMBERS, POOL_THREADS, TEAMS
 
 
 # ---------------------------------------------------------------------------------------------

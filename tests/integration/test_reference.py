@@ -3,7 +3,7 @@
 Against every deployment: /openapi.json and /v1/openapi.json reach the application without
 credentials; / and the reference's scripts are static files of deploy/www (the bundle put into
 deploy/www/vendor/ by deploy/scalar/vendor, which tests/run calls). The checker of "the spec
-tells the truth" (conftest.py) is shown to catch a response that lies.
+tells the truth" (looped_test/spec.py) is shown to catch a response that lies.
 
 In headless Chromium (Debian's `chromium` through pip `playwright`; never `playwright install`),
 against one lighttpd and one Apache deployment (the first of each that LOOPED_DEPLOYMENTS
@@ -27,7 +27,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import ALL_DEPLOYMENTS, DEPLOY, JSON_CT, REPO, SPEC, SpecChecker
+from looped_test.asserts import JSON_CT
+from looped_test.settings import ALL_DEPLOYMENTS, DEPLOY, REPO
+from looped_test.spec import SPEC, SpecChecker
 
 try:
     from playwright.sync_api import sync_playwright
@@ -101,7 +103,7 @@ def test_root_is_the_static_reference(deployment):
 
 
 def test_spec_checker_catches_a_lie(deployment, stack):
-    """The conftest check is live (the document is loaded) and flags what openapi.json does not say.
+    """The suite's check is live (the document is loaded) and flags what openapi.json does not say.
     (A private checker with the same document: these made-up responses stay out of the tally.)"""
     d = deployment
     r = d.get("/v1/health")

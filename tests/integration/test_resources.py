@@ -1,7 +1,7 @@
 """Issue 4's "Must show" list for the /v1 resources (api.md §1 and §4), against every deployment.
 
 Integrations send X-API-Key; the keys are made through the management API by the team's owner
-(Basic auth, as conftest.py seeds: `owner` of acme, `outsider` of globex). Team A is acme, team B
+(Basic auth, as looped_test/ seeds: `owner` of acme, `outsider` of globex). Team A is acme, team B
 is globex. Every deployment shares one store, so each test makes its own objects and looks them
 up by their ids or by filters on values unique to the test, never by "the whole list is X".
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import quote, urljoin
 
 import pytest
-from conftest import assert_error
+from looped_test.asserts import assert_error
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
