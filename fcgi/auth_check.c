@@ -81,7 +81,6 @@ int auth_key_verify(struct store *st, struct request *req, enum scope_access acc
     int rc;
 
     p->known = false;
-    p->key = NULL;
     if (req->api_key == NULL || req->api_key[0] == '\0')
         return error_set(err, ERR_MISSING_API_KEY, NULL);
     if (!auth_key_well_formed(req->api_key))
@@ -100,7 +99,6 @@ int auth_key_verify(struct store *st, struct request *req, enum scope_access acc
         return error_set(err, ERR_INVALID_API_KEY, NULL);
 
     p->known = true;
-    p->key = k;
     req->key = k;
     if (k->expires_at)
         http_header_add(res, "Looped-Key-Expires-At", util_time_format(k->expires_at, when));

@@ -23,10 +23,9 @@ void auth_check_thread_done(void);
 
 /* Who a request was authenticated as. `known` is set as soon as the key is recognised (its
  * digest names a key of the store), whatever the verdict: from then on the request is audited
- * as that key's. key points into ka. */
+ * as ka.key's. */
 struct principal {
     struct key_auth ka; /* the digest and the key as the cache or the store had it */
-    const struct api_key *key;
     bool known;
 };
 
@@ -35,10 +34,10 @@ struct principal {
  * that the key grants `access` to req->resource (SCOPE_NONE: any valid key will do). Wipes
  * the raw key in the request's buffer once digested. Adds the response headers a key's caller
  * is owed (Looped-Key-Expires-At) to res, and notes the key's use (last used) when it is
- * admitted. Returns 0 with *p filled and req->key set, or -1 with err set: missing_api_key,
- * invalid_api_key, revoked_api_key, expired_api_key, insufficient_scope (err->required names
- * the scope), unavailable or internal_error. p->known tells whether to audit; p is the
- * caller's, nothing in it needs freeing. */
+ * admitted. Returns 0 with *p filled and req->key pointing at p->ka.key, or -1 with err set:
+ * missing_api_key, invalid_api_key, revoked_api_key, expired_api_key, insufficient_scope
+ * (err->required names the scope), unavailable or internal_error. p->known tells whether to audit;
+ * p is the caller's, nothing in it needs freeing. */
 int auth_key_verify(struct store *st, struct request *req, enum scope_access access,
                     struct principal *p, struct response *res, struct app_error *err);
 

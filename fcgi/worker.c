@@ -129,7 +129,7 @@ static void worker_handle(struct worker *w, FCGX_Request *fcgx)
     rc = route->handler(&req, &res, &err);
 answer:
     if (who.known)
-        audit_key_request(&req, who.key, rc == 0 ? res.status : error_status(err.code));
+        audit_key_request(&req, &who.ka.key, rc == 0 ? res.status : error_status(err.code));
     if (rc == 0) {
         if (http_response_send(&req, &res) != 0)
             log_debug("request %s: client went away", req.request_id);
