@@ -16,7 +16,8 @@
 struct param_want {
     const char *name;
     size_t len;
-    char **out; /* where the value goes: a pointer into the library's buffer */
+    const char **out; /* where the value goes ("" when absent), or NULL: the caller reads val */
+    char *val;        /* the value found, in the library's buffer, or NULL */
 };
 
 static void params_read(FCGX_Request *r, struct param_want *want, size_t n)
@@ -29,11 +30,15 @@ static void params_read(FCGX_Request *r, struct param_want *want, size_t n)
             continue;
         len = (size_t)(eq - *e);
         for (size_t i = 0; i < n; i++) {
-            if (want[i].len == len && *want[i].out == NULL && memcmp(*e, want[i].name, len) == 0) {
-                *want[i].out = eq + 1;
+            if (want[i].len == len && want[i].val == NULL && memcmp(*e, want[i].name, len) == 0) {
+                want[i].val = eq + 1;
                 break;
             }
         }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (want[i].out)
+            *want[i].out = want[i].val ? want[i].val : "";
     }
 }
 
@@ -156,55 +161,33 @@ int http_request_init(struct request *req, void *fcgx, struct app_error *err)
     const char *q;
     size_t plen;
 
-    /* The values are read into these, then published as the request's (const) strings; the
-     * key stays writable: auth_key_verify wipes it. */
-    enum {
-        P_METHOD,
-        P_URI,
-        P_ADDR,
-        P_USER,
-        P_HOST,
-        P_UA,
-        P_RID,
-        P_ORIGIN,
-        P_SFS,
-        P_CT,
-        P_CL,
-        P__N
-    };
-    char *v[P__N] = {NULL};
 #define WANT(name, out)                                                                            \
     {                                                                                              \
-        name, sizeof(name) - 1, out                                                                \
+        name, sizeof(name) - 1, out, NULL                                                          \
     }
+    const char *rid, *cl, *uri;
     struct param_want want[] = {
-        WANT("REQUEST_METHOD", &v[P_METHOD]),  WANT("REQUEST_URI", &v[P_URI]),
-        WANT("REMOTE_ADDR", &v[P_ADDR]),       WANT("REMOTE_USER", &v[P_USER]),
-        WANT("HTTP_HOST", &v[P_HOST]),         WANT("HTTP_USER_AGENT", &v[P_UA]),
-        WANT("HTTP_X_API_KEY", &req->api_key), WANT("HTTP_X_REQUEST_ID", &v[P_RID]),
-        WANT("HTTP_ORIGIN", &v[P_ORIGIN]),     WANT("HTTP_SEC_FETCH_SITE", &v[P_SFS]),
-        WANT("CONTENT_TYPE", &v[P_CT]),        WANT("CONTENT_LENGTH", &v[P_CL]),
+        /* First, without an out: the key stays writable (auth_key_verify wipes it), and NULL
+         * tells "no X-API-Key" from an empty one. */
+        WANT("HTTP_X_API_KEY", NULL),
+        WANT("REQUEST_METHOD", &req->method),
+        WANT("REQUEST_URI", &uri),
+        WANT("REMOTE_ADDR", &req->remote_addr),
+        WANT("REMOTE_USER", &req->remote_user),
+        WANT("HTTP_HOST", &req->host),
+        WANT("HTTP_USER_AGENT", &req->user_agent),
+        WANT("HTTP_X_REQUEST_ID", &rid),
+        WANT("HTTP_ORIGIN", &req->origin),
+        WANT("HTTP_SEC_FETCH_SITE", &req->sec_fetch_site),
+        WANT("CONTENT_TYPE", &req->content_type),
+        WANT("CONTENT_LENGTH", &cl),
     };
 #undef WANT
-    const char *rid, *cl, *uri;
 
     memset(req, 0, sizeof *req);
     req->fcgx = r;
     params_read(r, want, sizeof want / sizeof *want);
-    /* Unset is "", except the key: NULL tells "no X-API-Key" from an empty one. */
-#define VAL(i) (v[i] ? v[i] : "")
-    req->method = VAL(P_METHOD);
-    uri = VAL(P_URI);
-    req->remote_addr = VAL(P_ADDR);
-    req->remote_user = VAL(P_USER);
-    req->host = VAL(P_HOST);
-    req->user_agent = VAL(P_UA);
-    rid = VAL(P_RID);
-    req->origin = VAL(P_ORIGIN);
-    req->sec_fetch_site = VAL(P_SFS);
-    req->content_type = VAL(P_CT);
-    cl = VAL(P_CL);
-#undef VAL
+    req->api_key = want[0].val;
     if (http_request_id_is_sane(rid)) {
         memcpy(req->request_id, rid, strlen(rid) + 1);
     } else if (util_random_hex(req->request_id, 16) != 0) {
