@@ -119,8 +119,7 @@ static void print_rows(json_t *rows, const char *f1, const char *f2)
     size_t i;
     json_t *r;
 
-    json_array_foreach(rows, i, r)
-    {
+    json_array_foreach (rows, i, r) {
         if (f2)
             printf("%s\t%s\n", json_string_value(json_object_get(r, f1)),
                    json_string_value(json_object_get(r, f2)));

@@ -62,8 +62,7 @@ static int resource_build(json_t *doc, struct resource *r, char *err)
                  r->name);
         return -1;
     }
-    json_object_foreach(props, k, p)
-    {
+    json_object_foreach (props, k, p) {
         if (flag(doc, p, "x-filterable") && r->nfilterable < CATALOG_FIELDS)
             r->filterable[r->nfilterable++] = k;
         if (flag(doc, p, "readOnly") && r->nreadonly < CATALOG_FIELDS)
@@ -232,16 +231,14 @@ static void refs_walk(json_t *doc, json_t *s, json_t *inst, const char *path, js
     if (json_is_object(inst)) {
         json_t *props = json_object_get(s, "properties");
 
-        json_object_foreach(inst, k, v)
-        {
+        json_object_foreach (inst, k, v) {
             snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", k);
             refs_walk(doc, json_object_get(props, k), v, sub, out, depth + 1);
         }
     } else if (json_is_array(inst)) {
         size_t i;
 
-        json_array_foreach(inst, i, v)
-        {
+        json_array_foreach (inst, i, v) {
             snprintf(sub, sizeof sub, "%s[%zu]", path, i);
             refs_walk(doc, json_object_get(s, "items"), v, sub, out, depth + 1);
         }

@@ -259,8 +259,7 @@ static void body_check(json_t *v, const char *path, int depth, struct app_error 
                 body_check(e, sub, depth + 1, err);
         }
     } else if (json_is_array(v)) {
-        json_array_foreach(v, i, e)
-        {
+        json_array_foreach (v, i, e) {
             snprintf(sub, sizeof sub, "%s[%zu]", path, i);
             body_check(e, sub, depth + 1, err);
         }

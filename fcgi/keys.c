@@ -162,8 +162,7 @@ static int parse_scopes(json_t *v, struct key_input *in, struct app_error *err)
         return -1;
     }
     in->scopes = 0;
-    json_array_foreach(v, i, s)
-    {
+    json_array_foreach (v, i, s) {
         uint64_t bit;
 
         snprintf(field, sizeof field, "scopes[%zu]", i);
@@ -191,8 +190,7 @@ int keys_input_parse(json_t *body, bool create, int64_t now, struct key_input *i
         error_detail(err, "(body)", "must be a JSON object");
         goto fail;
     }
-    json_object_foreach(body, field, v)
-    {
+    json_object_foreach (body, field, v) {
         if (strcmp(field, "name") == 0) {
             in->has_name = parse_name(v, in, err) == 0;
         } else if (strcmp(field, "permission") == 0) {

@@ -148,8 +148,7 @@ bool schema_json_equal(json_t *a, json_t *b)
 
         if (json_object_size(a) != json_object_size(b))
             return false;
-        json_object_foreach(a, k, v)
-        {
+        json_object_foreach (a, k, v) {
             json_t *w = json_object_get(b, k);
 
             if (w == NULL || !schema_json_equal(v, w))
@@ -277,16 +276,14 @@ static bool v_object(struct vctx *c, json_t *doc, json_t *s, json_t *inst, const
     size_t i;
     bool ok = true;
 
-    json_array_foreach(req, i, r)
-    {
+    json_array_foreach (req, i, r) {
         if (json_object_get(inst, json_string_value(r)) == NULL) {
             join(sub, sizeof sub, path, json_string_value(r), 0);
             fail(c, sub, "is required");
             ok = false;
         }
     }
-    json_object_foreach(inst, k, v)
-    {
+    json_object_foreach (inst, k, v) {
         json_t *ps = props ? json_object_get(props, k) : NULL;
 
         join(sub, sizeof sub, path, k, 0);
@@ -333,7 +330,8 @@ static bool v_node(struct vctx *c, json_t *doc, json_t *s, json_t *inst, const c
             size_t i;
             json_t *t;
 
-            json_array_foreach(kw, i, t) match |= type_is(inst, json_string_value(t));
+            json_array_foreach (kw, i, t)
+                match |= type_is(inst, json_string_value(t));
             if (!match)
                 fail(c, path, "has the wrong type");
         }
@@ -347,13 +345,13 @@ static bool v_node(struct vctx *c, json_t *doc, json_t *s, json_t *inst, const c
         size_t i;
         json_t *e;
 
-        json_array_foreach(kw, i, e) found |= schema_json_equal(e, inst);
+        json_array_foreach (kw, i, e)
+            found |= schema_json_equal(e, inst);
         if (!found) {
             char list[160] = "";
             size_t used = 0;
 
-            json_array_foreach(kw, i, e)
-            {
+            json_array_foreach (kw, i, e) {
                 if (i >= 8 || !json_is_string(e))
                     break;
                 used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
@@ -417,8 +415,7 @@ static bool v_node(struct vctx *c, json_t *doc, json_t *s, json_t *inst, const c
             ok = false;
         }
         if ((kw = json_object_get(s, "items")) != NULL) {
-            json_array_foreach(inst, i, e)
-            {
+            json_array_foreach (inst, i, e) {
                 join(sub, sizeof sub, path, NULL, (long)i);
                 ok &= v_node(c, doc, kw, e, sub);
             }
@@ -458,8 +455,7 @@ static json_t *coerce(const struct schema_set *set, json_t *doc, json_t *s, json
         const char *k;
         json_t *v;
 
-        json_object_foreach(inst, k, v)
-        {
+        json_object_foreach (inst, k, v) {
             json_t *ps = props ? json_object_get(props, k) : NULL;
             json_t *r = coerce(set, doc, ps ? ps : addl, v, depth + 1);
 
@@ -470,8 +466,7 @@ static json_t *coerce(const struct schema_set *set, json_t *doc, json_t *s, json
         size_t i;
         json_t *v;
 
-        json_array_foreach(inst, i, v)
-        {
+        json_array_foreach (inst, i, v) {
             json_t *r = coerce(set, doc, kw, v, depth + 1);
 
             if (r)

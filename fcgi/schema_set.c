@@ -145,8 +145,7 @@ static int check_map(const struct schema_set *set, json_t *doc, json_t *map, con
         snprintf(err, SCHEMA_ERR_LEN, "%s must be an object", kw);
         return -1;
     }
-    json_object_foreach(map, k, v)
-    {
+    json_object_foreach (map, k, v) {
         if (check_node(set, doc, v, k, err, depth + 1) != 0)
             return -1;
     }
@@ -169,8 +168,7 @@ static int check_node(const struct schema_set *set, json_t *doc, json_t *s, cons
         snprintf(err, SCHEMA_ERR_LEN, "%.60s: a schema must be an object or a boolean", where);
         return -1;
     }
-    json_object_foreach(s, k, v)
-    {
+    json_object_foreach (s, k, v) {
         if (strncmp(k, "x-", 2) == 0)
             continue;
         if (!in_list(keywords, k)) {
@@ -193,8 +191,7 @@ static int check_node(const struct schema_set *set, json_t *doc, json_t *s, cons
                 continue;
             if (!json_is_array(v) || json_array_size(v) == 0)
                 goto bad_value;
-            json_array_foreach(v, i, t)
-            {
+            json_array_foreach (v, i, t) {
                 if (!json_is_string(t) || !in_list(types, json_string_value(t)))
                     goto bad_value;
             }
@@ -207,8 +204,7 @@ static int check_node(const struct schema_set *set, json_t *doc, json_t *s, cons
 
             if (!json_is_array(v))
                 goto bad_value;
-            json_array_foreach(v, i, r)
-            {
+            json_array_foreach (v, i, r) {
                 if (!json_is_string(r))
                     goto bad_value;
             }

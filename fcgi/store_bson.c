@@ -42,13 +42,13 @@ void store_append_json(bson_t *doc, const char *key, json_t *v)
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         bson_append_document_begin(doc, key, -1, &sub);
-        json_object_foreach(v, k, e) store_append_json(&sub, k, e);
+        json_object_foreach (v, k, e)
+            store_append_json(&sub, k, e);
         bson_append_document_end(doc, &sub);
         break;
     case JSON_ARRAY:
         bson_append_array_begin(doc, key, -1, &sub);
-        json_array_foreach(v, i, e)
-        {
+        json_array_foreach (v, i, e) {
             bson_uint32_to_string((uint32_t)i, &k, idx, sizeof idx);
             store_append_json(&sub, k, e);
         }

@@ -13,8 +13,7 @@ static void doc_to_bson(const char *team, json_t *doc, bson_t *out)
 
     BSON_APPEND_UTF8(out, "_id", json_string_value(json_object_get(doc, "id")));
     BSON_APPEND_UTF8(out, "team_id", team);
-    json_object_foreach(doc, k, v)
-    {
+    json_object_foreach (doc, k, v) {
         if (strcmp(k, "id") == 0)
             continue;
         if ((strcmp(k, "created_at") == 0 || strcmp(k, "updated_at") == 0) &&
@@ -73,7 +72,8 @@ json_t *store_doc_list(struct store *st, const char *collection, const char *tea
 
     BSON_APPEND_UTF8(&filter, "team_id", team);
     /* Field names come from the schema's filterable list, values were validated. */
-    json_object_foreach(filters, k, v) store_append_json(&filter, k, v);
+    json_object_foreach (filters, k, v)
+        store_append_json(&filter, k, v);
     if (after_id)
         store_append_after(&filter, "created_at", after_at, after_id, false);
     out = doc_find(st, collection, &filter, opts, err);

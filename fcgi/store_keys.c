@@ -47,8 +47,7 @@ static void append_scopes(bson_t *doc, const struct api_key *k)
     char key[16];
 
     bson_append_array_begin(doc, "scopes", -1, &arr);
-    json_array_foreach(list, i, s)
-    {
+    json_array_foreach (list, i, s) {
         const char *k2;
 
         bson_uint32_to_string((uint32_t)i, &k2, key, sizeof key);

@@ -109,8 +109,7 @@ json_t *store_user_teams(struct store *st, const char *user, struct app_error *e
         bson_t arr;
 
         bson_append_array_begin(&ids, "$in", -1, &arr);
-        json_array_foreach(members, i, m)
-        {
+        json_array_foreach (members, i, m) {
             const char *k;
 
             bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
@@ -124,12 +123,10 @@ json_t *store_user_teams(struct store *st, const char *user, struct app_error *e
     if (teams == NULL)
         goto done;
     /* A membership whose team is gone is skipped rather than shown half. */
-    json_array_foreach(members, i, m)
-    {
+    json_array_foreach (members, i, m) {
         const char *id = json_string_value(json_object_get(m, "id"));
 
-        json_array_foreach(teams, j, t)
-        {
+        json_array_foreach (teams, j, t) {
             if (n < sizeof sorted / sizeof sorted[0] &&
                 strcmp(id, json_string_value(json_object_get(t, "id"))) == 0) {
                 json_object_set(m, "name", json_object_get(t, "name"));

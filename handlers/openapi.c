@@ -23,13 +23,13 @@ static void rewrite_refs(json_t *node, const char *resource, const char *self)
     size_t i;
 
     if (json_is_array(node)) {
-        json_array_foreach(node, i, v) rewrite_refs(v, resource, self);
+        json_array_foreach (node, i, v)
+            rewrite_refs(v, resource, self);
         return;
     }
     if (!json_is_object(node))
         return;
-    json_object_foreach(node, k, v)
-    {
+    json_object_foreach (node, k, v) {
         if (strcmp(k, "$ref") == 0 && json_is_string(v)) {
             const char *ref = json_string_value(v), *hash = strchr(ref, '#');
             char out[256];
@@ -118,8 +118,7 @@ static json_t *patch_schema(const struct resource *r, json_t *full)
     json_t *props = json_object(), *p, *required = json_object_get(full, "required");
     const char *k;
 
-    json_object_foreach(json_object_get(full, "properties"), k, p)
-    {
+    json_object_foreach (json_object_get(full, "properties"), k, p) {
         bool is_required = false, readonly = false;
         size_t i;
         json_t *q;
@@ -128,7 +127,8 @@ static json_t *patch_schema(const struct resource *r, json_t *full)
             readonly |= strcmp(r->readonly[i], k) == 0;
         if (readonly)
             continue;
-        json_array_foreach(required, i, q) is_required |= strcmp(json_string_value(q), k) == 0;
+        json_array_foreach (required, i, q)
+            is_required |= strcmp(json_string_value(q), k) == 0;
         json_object_set_new(props, k,
                             is_required ? json_deep_copy(p)
                                         : json_pack("{s:[O, {s:s}]}", "anyOf", p, "type", "null"));
@@ -165,8 +165,7 @@ static void add_resource(json_t *doc, const struct resource *r)
     snprintf(input, sizeof input, "%sInput", name);
     full = json_deep_copy(r->schema);
     defs = json_object_get(full, "$defs");
-    json_object_foreach(defs, k, d)
-    {
+    json_object_foreach (defs, k, d) {
         char dn[128];
         json_t *c = json_deep_copy(d);
 
@@ -272,8 +271,7 @@ static void add_tag_groups(json_t *doc, const struct resource *res, size_t n)
         json_t *g = NULL, *e;
         size_t j;
 
-        json_array_foreach(groups, j, e)
-        {
+        json_array_foreach (groups, j, e) {
             if (strcmp(json_string_value(json_object_get(e, "name")), res[i].app) == 0)
                 g = e;
         }
@@ -310,8 +308,7 @@ int openapi_build(const char *schema_dir, char *err)
 
         if (json_object_get(file, "x-resource"))
             continue;
-        json_object_foreach(json_object_get(file, "$defs"), k, d)
-        {
+        json_object_foreach (json_object_get(file, "$defs"), k, d) {
             json_t *c = json_deep_copy(d);
 
             rewrite_refs(c, "", k);

@@ -39,8 +39,7 @@ static int reject_readonly(const struct resource *r, json_t *body, struct app_er
         error_detail(err, "(body)", "must be a JSON object");
         return error_invalid(err, "request");
     }
-    json_object_foreach(body, k, v)
-    {
+    json_object_foreach (body, k, v) {
         if (is_readonly(r, k))
             error_detail(err, k, "is read-only");
     }
@@ -53,8 +52,7 @@ static void apply_defaults(const struct resource *r, json_t *doc)
     json_t *props = json_object_get(r->schema, "properties"), *p, *def;
     const char *k;
 
-    json_object_foreach(props, k, p)
-    {
+    json_object_foreach (props, k, p) {
         if (json_object_get(doc, k) == NULL && (def = json_object_get(p, "default")) != NULL)
             json_object_set(doc, k, def);
     }
@@ -71,12 +69,10 @@ static int compute_sum(const struct resource *r, json_t *doc, struct app_error *
     if (r->sum_field == NULL)
         return 0;
     items = json_object_get(doc, json_string_value(json_object_get(r->sum, "of")));
-    json_array_foreach(items, i, item)
-    {
+    json_array_foreach (items, i, item) {
         json_int_t product = 1;
 
-        json_array_foreach(factors, j, f)
-        {
+        json_array_foreach (factors, j, f) {
             json_t *v = json_object_get(item, json_string_value(f));
             json_int_t x =
                 json_is_integer(v) ? json_integer_value(v) : (json_int_t)json_number_value(v);
@@ -104,8 +100,7 @@ static int check_references(const struct request *req, const struct resource *r,
     int ret = 0;
 
     catalog_references(r, doc, refs);
-    json_array_foreach(refs, i, ref)
-    {
+    json_array_foreach (refs, i, ref) {
         const char *target = json_string_value(json_object_get(ref, "resource"));
         int rc = store_doc_exists(req->ctx->store, target, req->key->team_id,
                                   json_string_value(json_object_get(ref, "id")), err);
@@ -199,8 +194,7 @@ static void merge_patch(json_t *target, json_t *patch)
     const char *k;
     json_t *v;
 
-    json_object_foreach(patch, k, v)
-    {
+    json_object_foreach (patch, k, v) {
         if (json_is_null(v)) {
             json_object_del(target, k);
         } else if (json_is_object(v)) {

@@ -46,8 +46,7 @@ static bool detail_is(const struct app_error *err, const char *field)
     size_t i;
     json_t *d;
 
-    json_array_foreach(err->details, i, d)
-    {
+    json_array_foreach (err->details, i, d) {
         if (strcmp(json_string_value(json_object_get(d, "field")), field) == 0)
             return true;
     }

@@ -25,8 +25,7 @@ static bool has_detail(const char *field, const char *msg)
     size_t i;
     json_t *d;
 
-    json_array_foreach(err.details, i, d)
-    {
+    json_array_foreach (err.details, i, d) {
         if (strcmp(json_string_value(json_object_get(d, "field")), field) == 0 &&
             strstr(json_string_value(json_object_get(d, "message")), msg))
             return true;

@@ -52,8 +52,7 @@ static void run_file(const char *dir, const char *file)
     snprintf(path, sizeof path, "%s/%s", dir, file);
     groups = json_load_file(path, 0, &je);
     ok(groups != NULL, "%s loads", file);
-    json_array_foreach(groups, i, group)
-    {
+    json_array_foreach (groups, i, group) {
         json_t *schema = json_object_get(group, "schema");
         const char *desc = json_string_value(json_object_get(group, "description"));
         bool differs = false;
@@ -71,8 +70,7 @@ static void run_file(const char *dir, const char *file)
             skipped++;
             continue;
         }
-        json_array_foreach(json_object_get(group, "tests"), j, test)
-        {
+        json_array_foreach (json_object_get(group, "tests"), j, test) {
             bool want = json_is_true(json_object_get(test, "valid"));
             bool got =
                 schema_validate(NULL, schema, schema, json_object_get(test, "data"), "", NULL);
