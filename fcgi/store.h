@@ -158,15 +158,19 @@ int store_audit_purge(struct store *st, int64_t before, int64_t *deleted, struct
 /* store_docs.c: the schema-defined resources' documents */
 
 /* Resource documents (one collection per resource). doc is the object as the API shows it,
- * with "id" (it stays the caller's); created_at/updated_at are stored as dates. Every call is
- * confined to team. store_doc_insert returns 0, or -1 with err set (conflict when the id
- * exists). */
+ * with "id" (it stays the caller's); its created_at/updated_at are stored from times (as
+ * dates, never parsed from the document's text). Every call is confined to team.
+ * store_doc_insert returns 0, or -1 with err set (conflict when the id exists). */
+struct doc_times {
+    int64_t created_ms, updated_ms;
+};
 int store_doc_insert(struct store *st, const char *collection, const char *team, json_t *doc,
-                     struct app_error *err);
+                     const struct doc_times *times, struct app_error *err);
 
-/* The document (caller owns), or NULL with err set (not_found when the team has no such id). */
+/* The document (caller owns), or NULL with err set (not_found when the team has no such id);
+ * times, when not NULL, gets its stored dates. */
 json_t *store_doc_get(struct store *st, const char *collection, const char *team, const char *id,
-                      struct app_error *err);
+                      struct doc_times *times, struct app_error *err);
 
 /* A page, newest first: equality filters (field -> JSON value), after the cursor position
  * (after_id NULL: from the start), at most limit documents. New array (caller owns), or NULL
@@ -174,9 +178,10 @@ json_t *store_doc_get(struct store *st, const char *collection, const char *team
 json_t *store_doc_list(struct store *st, const char *collection, const char *team, json_t *filters,
                        int64_t after_at, const char *after_id, size_t limit, struct app_error *err);
 
-/* Replaces the document (same id, team, created_at). 0, 1 when it is gone, -1 with err set. */
+/* Replaces the document (same id and team; the dates from times). 0, 1 when it is gone, -1
+ * with err set. */
 int store_doc_replace(struct store *st, const char *collection, const char *team, json_t *doc,
-                      struct app_error *err);
+                      const struct doc_times *times, struct app_error *err);
 
 /* 0 deleted, 1 no such document, -1 with err set. */
 int store_doc_delete(struct store *st, const char *collection, const char *team, const char *id,

@@ -2,35 +2,36 @@
 #include <string.h>
 
 #include "store_priv.h"
-#include "util.h"
 
-/* The stored form: _id, team_id, the fields, and created_at/updated_at as dates. */
-static void doc_to_bson(const char *team, json_t *doc, bson_t *out)
+static bool is_time_field(const char *k)
+{
+    return strcmp(k, "created_at") == 0 || strcmp(k, "updated_at") == 0;
+}
+
+/* The stored form: _id, team_id, the fields, and created_at/updated_at as dates taken from t
+ * (the document's text forms of them are for the client, never parsed back). */
+static void doc_to_bson(const char *team, json_t *doc, const struct doc_times *t, bson_t *out)
 {
     const char *k;
     json_t *v;
-    int64_t ms;
 
     BSON_APPEND_UTF8(out, "_id", json_string_value(json_object_get(doc, "id")));
     BSON_APPEND_UTF8(out, "team_id", team);
     json_object_foreach (doc, k, v) {
-        if (strcmp(k, "id") == 0)
-            continue;
-        if ((strcmp(k, "created_at") == 0 || strcmp(k, "updated_at") == 0) &&
-            util_time_parse(json_string_value(v) ? json_string_value(v) : "", &ms) == 0)
-            BSON_APPEND_DATE_TIME(out, k, ms);
-        else
+        if (strcmp(k, "id") != 0 && !is_time_field(k))
             store_append_json(out, k, v);
     }
+    store_append_date(out, "created_at", t->created_ms);
+    store_append_date(out, "updated_at", t->updated_ms);
 }
 
 int store_doc_insert(struct store *st, const char *collection, const char *team, json_t *doc,
-                     struct app_error *err)
+                     const struct doc_times *t, struct app_error *err)
 {
     bson_t b = BSON_INITIALIZER;
     int rc;
 
-    doc_to_bson(team, doc, &b);
+    doc_to_bson(team, doc, t, &b);
     rc = store_insert(st, collection, &b, err);
     bson_destroy(&b);
     return rc;
@@ -42,19 +43,29 @@ static json_t *doc_find(struct store *st, const char *collection, const bson_t *
     return store_find(st, collection, filter, opts, store_doc_json, err);
 }
 
+struct doc_row {
+    json_t *doc;
+    struct doc_times *times;
+};
+
 static int doc_row(const bson_t *doc, void *ctx)
 {
-    json_t **out = ctx;
+    struct doc_row *row = ctx;
 
-    *out = store_doc_json(doc);
-    return *out ? 0 : -1;
+    row->doc = store_doc_json(doc);
+    if (row->times) {
+        row->times->created_ms = store_date(doc, "created_at");
+        row->times->updated_ms = store_date(doc, "updated_at");
+    }
+    return row->doc ? 0 : -1;
 }
 
 json_t *store_doc_get(struct store *st, const char *collection, const char *team, const char *id,
-                      struct app_error *err)
+                      struct doc_times *times, struct app_error *err)
 {
-    json_t *doc = NULL;
-    int rc = store_find_by_id(st, collection, team, id, NULL, doc_row, &doc, err);
+    struct doc_row row = {NULL, times};
+    int rc = store_find_by_id(st, collection, team, id, NULL, doc_row, &row, err);
+    json_t *doc = row.doc;
 
     if (rc == 1)
         error_set(err, ERR_NOT_FOUND, NULL);
@@ -83,7 +94,7 @@ json_t *store_doc_list(struct store *st, const char *collection, const char *tea
 }
 
 int store_doc_replace(struct store *st, const char *collection, const char *team, json_t *doc,
-                      struct app_error *err)
+                      const struct doc_times *t, struct app_error *err)
 {
     mongoc_client_t *c = store_pop(st, err);
     mongoc_collection_t *coll = NULL;
@@ -96,7 +107,7 @@ int store_doc_replace(struct store *st, const char *collection, const char *team
         return -1;
     filter = BCON_NEW("_id", BCON_UTF8(json_string_value(json_object_get(doc, "id"))), "team_id",
                       BCON_UTF8(team));
-    doc_to_bson(team, doc, &b);
+    doc_to_bson(team, doc, t, &b);
     coll = mongoc_client_get_collection(c, st->db, collection);
     if (!mongoc_collection_replace_one(coll, filter, &b, NULL, &reply, &be)) {
         store_fail(err, &be, collection);

@@ -154,6 +154,7 @@ int handle_resource_create(struct request *req, struct response *res, struct app
     const struct resource *r = resource_of(req);
     json_t *doc = NULL;
     char id[48], prefix[24], now[UTIL_TIME_LEN];
+    struct doc_times t;
     int ret = -1;
 
     if (reject_readonly(r, req->body, err) != 0)
@@ -164,11 +165,12 @@ int handle_resource_create(struct request *req, struct response *res, struct app
         goto done;
     snprintf(prefix, sizeof prefix, "%s_", r->id_prefix);
     auth_id_generate(prefix, id, sizeof id);
-    util_time_format(util_now_ms(), now);
+    t.created_ms = t.updated_ms = util_now_ms();
+    util_time_format(t.created_ms, now);
     json_object_set_new(doc, "id", json_string(id));
     json_object_set_new(doc, "created_at", json_string(now));
     json_object_set_new(doc, "updated_at", json_string(now));
-    if (store_doc_insert(req->ctx->store, r->name, req->key->team_id, doc, err) != 0)
+    if (store_doc_insert(req->ctx->store, r->name, req->key->team_id, doc, &t, err) != 0)
         goto done;
     location(res, r, id);
     res->status = 201;
@@ -183,7 +185,8 @@ int handle_resource_get(struct request *req, struct response *res, struct app_er
 {
     const struct resource *r = resource_of(req);
 
-    res->body = store_doc_get(req->ctx->store, r->name, req->key->team_id, req->params[1], err);
+    res->body =
+        store_doc_get(req->ctx->store, r->name, req->key->team_id, req->params[1], NULL, err);
     res->status = 200;
     return res->body ? 0 : -1;
 }
@@ -216,11 +219,12 @@ int handle_resource_update(struct request *req, struct response *res, struct app
     const struct resource *r = resource_of(req);
     json_t *doc = NULL, *created;
     char now[UTIL_TIME_LEN];
+    struct doc_times t;
     int rc, ret = -1;
 
     if (reject_readonly(r, req->body, err) != 0)
         return -1;
-    doc = store_doc_get(req->ctx->store, r->name, req->key->team_id, req->params[1], err);
+    doc = store_doc_get(req->ctx->store, r->name, req->key->team_id, req->params[1], &t, err);
     if (doc == NULL)
         return -1;
     created = json_incref(json_object_get(doc, "created_at"));
@@ -230,8 +234,9 @@ int handle_resource_update(struct request *req, struct response *res, struct app
         goto done;
     json_object_set_new(doc, "id", json_string(req->params[1]));
     json_object_set(doc, "created_at", created);
-    json_object_set_new(doc, "updated_at", json_string(util_time_format(util_now_ms(), now)));
-    rc = store_doc_replace(req->ctx->store, r->name, req->key->team_id, doc, err);
+    t.updated_ms = util_now_ms();
+    json_object_set_new(doc, "updated_at", json_string(util_time_format(t.updated_ms, now)));
+    rc = store_doc_replace(req->ctx->store, r->name, req->key->team_id, doc, &t, err);
     if (rc < 0)
         goto done;
     if (rc == 1) {
