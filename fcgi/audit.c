@@ -54,7 +54,7 @@ void audit_from_request(struct audit_rec *rec, const struct request *req, const 
     snprintf(rec->action, sizeof rec->action, "%s", action);
     snprintf(rec->method, sizeof rec->method, "%s", req->method);
     snprintf(rec->path, sizeof rec->path, "%s", req->path);
-    snprintf(rec->ip, sizeof rec->ip, "%s", req->remote_addr);
+    snprintf(rec->ip, sizeof rec->ip, "%s", req->client_addr);
     snprintf(rec->user_agent, sizeof rec->user_agent, "%s", req->user_agent);
     snprintf(rec->request_id, sizeof rec->request_id, "%s", req->request_id);
 }

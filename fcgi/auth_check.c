@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "config.h"
 #include "keysync.h"
+#include "ratelimit.h"
 #include "store.h"
 #include "util.h"
 
@@ -71,6 +72,39 @@ static int key_lookup(struct store *st, struct principal *p, struct app_error *e
     return rc;
 }
 
+/* The allow-list step: the client address (req->client_addr) in one of k's blocks. */
+static bool client_allowed(const struct request *req, const struct api_key *k)
+{
+    struct ipnet a;
+
+    return k->nips == 0 || (ipnet_addr_parse(req->client_addr, &a) == 0 && keys_ip_allowed(k, &a));
+}
+
+/* The rate-limit step: counts the request and adds the RateLimit-* headers (and Retry-After
+ * when refused). Returns 0, or -1 with err set to rate_limited. */
+static int rate_take(const struct api_key *k, int64_t now, struct response *res,
+                     struct app_error *err)
+{
+    struct ratelimit_verdict v;
+    char n[16];
+
+    ratelimit_take(k->id, k->rate.requests, k->rate.per_seconds, now, &v);
+    snprintf(n, sizeof n, "%u", (unsigned)v.limit);
+    http_header_add(res, "RateLimit-Limit", n);
+    snprintf(n, sizeof n, "%u", (unsigned)v.remaining);
+    http_header_add(res, "RateLimit-Remaining", n);
+    snprintf(n, sizeof n, "%u", (unsigned)v.reset_s);
+    http_header_add(res, "RateLimit-Reset", n);
+    if (v.allowed)
+        return 0;
+    snprintf(n, sizeof n, "%u", (unsigned)v.retry_after_s);
+    http_header_add(res, "Retry-After", n);
+    return error_set(err, ERR_RATE_LIMITED,
+                     "This API key allows %u requests per %u seconds; retry in %u seconds.",
+                     (unsigned)k->rate.requests, (unsigned)k->rate.per_seconds,
+                     (unsigned)v.retry_after_s);
+}
+
 int auth_key_verify(struct store *st, struct request *req, enum scope_access access,
                     struct principal *p, struct response *res, struct app_error *err)
 {
@@ -107,7 +141,12 @@ int auth_key_verify(struct store *st, struct request *req, enum scope_access acc
     now = util_now_ms();
     if (k->expires_at && k->expires_at <= now)
         return error_set(err, ERR_EXPIRED_API_KEY, NULL);
-    audit_touch(k->id, now, req->remote_addr, k->last_used_at == 0);
+    /* A request from elsewhere neither spends the key's budget nor counts as its use. */
+    if (!client_allowed(req, k))
+        return error_set(err, ERR_IP_NOT_ALLOWED, NULL);
+    if (k->rate.requests && rate_take(k, now, res, err) != 0)
+        return -1;
+    audit_touch(k->id, now, req->client_addr, k->last_used_at == 0);
 
     if (access == SCOPE_NONE)
         return 0;

@@ -30,14 +30,16 @@ struct principal {
 };
 
 /* Checks the request's X-API-Key, in order (design.md §3): present, shape and checksum (no
- * store), HMAC digest, key cache, one indexed store read on a miss, revoked, expired, and then
- * that the key grants `access` to req->resource (SCOPE_NONE: any valid key will do). Wipes
- * the raw key in the request's buffer once digested. Adds the response headers a key's caller
- * is owed (Looped-Key-Expires-At) to res, and notes the key's use (last used) when it is
- * admitted. Returns 0 with *p filled and req->key pointing at p->ka.key, or -1 with err set:
- * missing_api_key, invalid_api_key, revoked_api_key, expired_api_key, insufficient_scope
- * (err->required names the scope), unavailable or internal_error. p->known tells whether to audit;
- * p is the caller's, nothing in it needs freeing. */
+ * store), HMAC digest, key cache, one indexed store read on a miss, revoked, expired, the
+ * key's allow-list (req->client_addr), its rate limit (the host's shared counters, ratelimit.h),
+ * and then that the key grants `access` to req->resource (SCOPE_NONE: any valid key will do).
+ * Wipes the raw key in the request's buffer once digested. Adds the response headers a key's
+ * caller is owed (Looped-Key-Expires-At, RateLimit-*, Retry-After) to res, and notes the key's
+ * use (last used) once the address and the budget admit it. Returns 0 with *p filled and
+ * req->key pointing at p->ka.key, or -1 with err set: missing_api_key, invalid_api_key,
+ * revoked_api_key, expired_api_key, ip_not_allowed, rate_limited, insufficient_scope
+ * (err->required names the scope), unavailable or internal_error. p->known tells whether to
+ * audit; p is the caller's, nothing in it needs freeing. */
 int auth_key_verify(struct store *st, struct request *req, enum scope_access access,
                     struct principal *p, struct response *res, struct app_error *err);
 

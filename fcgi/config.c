@@ -16,7 +16,7 @@
 #define LOOPED_SCHEMA_DIR_DEFAULT "/usr/local/share/looped/schemas"
 #endif
 
-enum setting_type { SET_STRING, SET_OPT_STRING, SET_INT, SET_BOOL, SET_LOG_LEVEL };
+enum setting_type { SET_STRING, SET_OPT_STRING, SET_INT, SET_BOOL, SET_LOG_LEVEL, SET_NETS };
 
 struct setting {
     const char *name;
@@ -45,6 +45,9 @@ static const struct setting settings[] = {
     {"LOOPED_LOG_LEVEL", SET_LOG_LEVEL, F(log_level), "info", 0, 0},
     {"LOOPED_TEST_ROUTES", SET_BOOL, F(test_routes), "0", 0, 0},
     {"LOOPED_AUDIT", SET_BOOL, F(audit), "1", 0, 0},
+    {"LOOPED_STATE_DIR", SET_OPT_STRING, F(state_dir), NULL, 0, 0},
+    {"LOOPED_HOST_ID", SET_OPT_STRING, F(host_id), NULL, 0, 0},
+    {"LOOPED_TRUSTED_PROXIES", SET_NETS, F(trusted), "", 0, 0},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -98,6 +101,19 @@ static int setting_apply(struct config *cfg, const struct setting *s, const char
             return -1;
         }
         return 0;
+    case SET_NETS: {
+        char bad[64];
+        int count = ipnet_list_parse(value, cfg->trusted, CONFIG_TRUSTED_MAX, bad, sizeof bad);
+
+        if (count < 0) {
+            snprintf(err, CONFIG_ERR_LEN,
+                     "%s: \"%.48s\" is not an IP address or CIDR block (or more than %d)", s->name,
+                     bad, CONFIG_TRUSTED_MAX);
+            return -1;
+        }
+        cfg->ntrusted = (size_t)count;
+        return 0;
+    }
     }
     return -1;
 }
@@ -174,6 +190,29 @@ static int config_read_file(struct config *cfg, const char *file, char *err)
 done:
     fclose(fp);
     return ret;
+}
+
+/* hostname plus where this host's pool listens (or its state directory): two pools on one
+ * machine are two hosts to the store's shared counters. */
+int config_finish(struct config *cfg, char *err)
+{
+    char name[256], id[384];
+
+    if (cfg->host_id)
+        return 0;
+    if (gethostname(name, sizeof name) != 0)
+        snprintf(name, sizeof name, "localhost");
+    name[sizeof name - 1] = '\0';
+    snprintf(id, sizeof id, "%.200s:%.150s", name,
+             cfg->listen      ? cfg->listen
+             : cfg->state_dir ? cfg->state_dir
+                              : "spawned");
+    cfg->host_id = strdup(id);
+    if (cfg->host_id == NULL) {
+        snprintf(err, CONFIG_ERR_LEN, "LOOPED_HOST_ID: out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 int config_load(struct config *cfg, const char *file, char *err)

@@ -5,7 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ipnet.h"
 #include "log.h"
+
+#define CONFIG_TRUSTED_MAX 64
 
 struct config {
     char *mongodb_uri;       /* LOOPED_MONGODB_URI */
@@ -23,6 +26,10 @@ struct config {
     enum log_level log_level; /* LOOPED_LOG_LEVEL */
     bool test_routes;         /* LOOPED_TEST_ROUTES */
     bool audit;               /* LOOPED_AUDIT: off only to measure its cost (benchmarks) */
+    char *state_dir;          /* LOOPED_STATE_DIR: the spawned processes' shared files, or NULL */
+    char *host_id;            /* LOOPED_HOST_ID: this host among those sharing the store */
+    struct ipnet trusted[CONFIG_TRUSTED_MAX]; /* LOOPED_TRUSTED_PROXIES */
+    size_t ntrusted;
 };
 
 #define CONFIG_ERR_LEN 256
@@ -32,6 +39,10 @@ struct config {
  * (CONFIG_ERR_LEN bytes). The caller owns cfg's strings: release them with config_free(),
  * also after a failure. */
 int config_load(struct config *cfg, const char *file, char *err);
+
+/* Derives what defaults to other settings once all are read (LOOPED_HOST_ID: the host name
+ * and where the pool listens, or its state directory). 0, or -1 with a reason in err. */
+int config_finish(struct config *cfg, char *err);
 
 /* Sets one setting by its variable name (e.g. "LOOPED_WORKERS") from text, as the
  * environment or a flag would. Returns 0, or -1 with "NAME: reason" in err. */

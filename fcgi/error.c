@@ -29,6 +29,8 @@ static const struct err_info err_table[ERR__COUNT] = {
     [ERR_FORBIDDEN] = {403, "forbidden", "Your role does not allow this."},
     [ERR_CROSS_ORIGIN_REQUEST] = {403, "cross_origin_request",
                                   "Cross-origin requests may not change anything."},
+    [ERR_IP_NOT_ALLOWED] = {403, "ip_not_allowed",
+                            "This API key may not be used from this address."},
     [ERR_NOT_FOUND] = {404, "not_found", "Not found."},
     [ERR_METHOD_NOT_ALLOWED] = {405, "method_not_allowed",
                                 "This method is not allowed on this path."},

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ipnet.h"
 #include "jsonw.h"
 #include "util.h"
 
@@ -181,6 +182,7 @@ int http_request_init(struct request *req, void *fcgx, struct app_error *err)
         WANT("HTTP_SEC_FETCH_SITE", &req->sec_fetch_site),
         WANT("CONTENT_TYPE", &req->content_type),
         WANT("CONTENT_LENGTH", &cl),
+        WANT("HTTP_X_FORWARDED_FOR", &req->forwarded_for),
     };
 #undef WANT
 
@@ -188,6 +190,7 @@ int http_request_init(struct request *req, void *fcgx, struct app_error *err)
     req->fcgx = r;
     params_read(r, want, sizeof want / sizeof *want);
     req->api_key = want[0].val;
+    req->client_addr = req->remote_addr;
     if (http_request_id_is_sane(rid)) {
         memcpy(req->request_id, rid, strlen(rid) + 1);
     } else if (util_random_hex(req->request_id, 16) != 0) {
@@ -313,6 +316,17 @@ int http_body_read(struct request *req, long long max, struct app_error *err)
 done:
     free(buf);
     return ret;
+}
+
+void http_client_resolve(struct request *req, const struct ipnet *trusted, size_t n)
+{
+    struct ipnet a;
+
+    if (n == 0 || ipnet_client(req->remote_addr, req->forwarded_for[0] ? req->forwarded_for : NULL,
+                               trusted, n, &a) != 0)
+        return;
+    ipnet_format(&a, req->client_buf);
+    req->client_addr = req->client_buf;
 }
 
 int http_header_add(struct response *res, const char *name, const char *value)

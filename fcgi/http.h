@@ -30,7 +30,10 @@ struct request {
     const char *method;
     char path[HTTP_PATH_MAX + 1]; /* REQUEST_URI without the query string */
     const char *remote_user;      /* "" when the web server authenticated nobody */
-    const char *remote_addr;
+    const char *remote_addr;      /* REMOTE_ADDR: the peer, maybe a proxy */
+    const char *client_addr;      /* the client (api.md §6.2): REMOTE_ADDR, or the address a
+                                   * trusted proxy forwarded (http_client_resolve) */
+    const char *forwarded_for;    /* X-Forwarded-For */
     const char *user_agent;
     const char *origin;
     const char *host;
@@ -48,6 +51,7 @@ struct request {
     json_t *body;              /* parsed JSON body, owned, or NULL */
     char role[16];             /* ROUTE_TEAM: the user's role in params[0] */
     const struct api_key *key; /* ROUTE_KEY: the calling key */
+    char client_buf[48];       /* client_addr when it is not remote_addr */
 };
 
 /* A response: status, a JSON body (or none) and extra header lines. */
@@ -56,13 +60,18 @@ struct response {
     json_t *body; /* owned; NULL for no body (204) */
     char *text;   /* owned JSON text sent instead of body (jsonw.h), or NULL */
     size_t text_len;
-    char headers[512]; /* "Name: value\r\n" lines */
+    char headers[1024]; /* "Name: value\r\n" lines */
     size_t headers_len;
 };
 
 /* Reads the parameters of an accepted request into req (zeroed first). Returns 0, or -1 with
  * err set (a query string that cannot be parsed). The request id is always set. */
 int http_request_init(struct request *req, void *fcgx, struct app_error *err);
+
+/* Sets req->client_addr from X-Forwarded-For when REMOTE_ADDR is one of the n trusted
+ * proxies (ipnet_client); otherwise it stays REMOTE_ADDR. Cannot fail. */
+struct ipnet;
+void http_client_resolve(struct request *req, const struct ipnet *trusted, size_t n);
 
 /* Releases what req owns; accepts NULL. */
 void http_request_free(struct request *req);

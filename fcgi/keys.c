@@ -1,6 +1,7 @@
 /* keys.c: the API key object, its status and the validation of create and edit requests. */
 #include "keys.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "catalog.h"
@@ -57,6 +58,53 @@ json_t *keys_time_json(int64_t ms)
     return ms ? json_string(util_time_format(ms, buf)) : json_null();
 }
 
+json_t *keys_rate_json(const struct key_rate *r)
+{
+    if (r->requests == 0)
+        return json_null();
+    return json_pack("{s:I, s:I}", "requests", (json_int_t)r->requests, "per_seconds",
+                     (json_int_t)r->per_seconds);
+}
+
+json_t *keys_ips_json(const struct ipnet *ips, uint32_t n)
+{
+    json_t *a = json_array();
+    char buf[IPNET_TEXT_MAX];
+
+    for (uint32_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_string(ipnet_format(&ips[i], buf)));
+    return a;
+}
+
+bool keys_ip_allowed(const struct api_key *k, const struct ipnet *client)
+{
+    return k->nips == 0 || ipnet_any(k->ips, k->nips, client);
+}
+
+static void write_limits(struct jsonw *w, const struct api_key *k)
+{
+    char buf[IPNET_TEXT_MAX];
+
+    if (k->rate.requests) {
+        snprintf(buf, sizeof buf, "%u", (unsigned)k->rate.requests);
+        JSONW_LIT(w, ",\"rate_limit\":{\"requests\":");
+        jsonw_raw(w, buf, strlen(buf));
+        snprintf(buf, sizeof buf, "%u", (unsigned)k->rate.per_seconds);
+        JSONW_LIT(w, ",\"per_seconds\":");
+        jsonw_raw(w, buf, strlen(buf));
+        JSONW_LIT(w, "}");
+    } else {
+        JSONW_LIT(w, ",\"rate_limit\":null");
+    }
+    JSONW_LIT(w, ",\"allowed_ips\":[");
+    for (uint32_t i = 0; i < k->nips; i++) {
+        if (i)
+            JSONW_LIT(w, ",");
+        jsonw_str(w, ipnet_format(&k->ips[i], buf));
+    }
+    JSONW_LIT(w, "]");
+}
+
 void keys_write(struct jsonw *w, const struct api_key *k, int64_t now)
 {
     const char *status = keys_status_name(keys_status(k, now));
@@ -90,6 +138,7 @@ void keys_write(struct jsonw *w, const struct api_key *k, int64_t now)
     jsonw_time(w, k->revoked_at);
     JSONW_LIT(w, ",\"revoked_by\":");
     jsonw_str_or_null(w, k->revoked_by);
+    write_limits(w, k);
     JSONW_LIT(w, "}");
 }
 
@@ -179,6 +228,85 @@ static int parse_scopes(json_t *v, struct key_input *in, struct app_error *err)
     return bad;
 }
 
+/* A whole number in [lo, hi] from JSON (no fraction, no string). */
+static bool json_uint_in(json_t *v, json_int_t lo, json_int_t hi, uint32_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return false;
+    *out = (uint32_t)json_integer_value(v);
+    return true;
+}
+
+static int parse_rate(json_t *v, struct key_input *in, struct app_error *err)
+{
+    const char *k;
+    json_t *f;
+    int bad = 0;
+
+    memset(&in->rate, 0, sizeof in->rate);
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_object(v)) {
+        error_detail(err, "rate_limit", "must be null or {\"requests\", \"per_seconds\"}");
+        return -1;
+    }
+    json_object_foreach (v, k, f) {
+        if (strcmp(k, "requests") != 0 && strcmp(k, "per_seconds") != 0) {
+            char name[88];
+
+            snprintf(name, sizeof name, "rate_limit.%.64s", k);
+            error_detail(err, name, "is not a known field");
+            bad = -1;
+        }
+    }
+    if (!json_uint_in(json_object_get(v, "requests"), 1, 1000000, &in->rate.requests)) {
+        error_detail(err, "rate_limit.requests", "must be an integer from 1 to 1000000");
+        bad = -1;
+    }
+    if (!json_uint_in(json_object_get(v, "per_seconds"), 1, 86400, &in->rate.per_seconds)) {
+        error_detail(err, "rate_limit.per_seconds", "must be an integer from 1 to 86400");
+        bad = -1;
+    }
+    return bad;
+}
+
+/* allowed_ips: up to KEY_IPS_MAX addresses or CIDR blocks, kept normalised and without
+ * duplicates (in the order given). */
+static int parse_ips(json_t *v, struct key_input *in, struct app_error *err)
+{
+    size_t i;
+    json_t *s;
+    char field[32];
+    int bad = 0;
+
+    in->nips = 0;
+    if (!json_is_array(v)) {
+        error_detail(err, "allowed_ips", "must be an array of IP addresses or CIDR blocks");
+        return -1;
+    }
+    if (json_array_size(v) > KEY_IPS_MAX) {
+        error_detail(err, "allowed_ips", "must have at most 100 entries");
+        return -1;
+    }
+    json_array_foreach (v, i, s) {
+        struct ipnet n;
+        const char *why = "must be a string";
+        bool dup = false;
+
+        snprintf(field, sizeof field, "allowed_ips[%zu]", i);
+        if (!json_is_string(s) || ipnet_parse(json_string_value(s), &n, &why) != 0) {
+            error_detail(err, field, why);
+            bad = -1;
+            continue;
+        }
+        for (uint32_t j = 0; j < in->nips && !dup; j++)
+            dup = memcmp(&in->ips[j], &n, sizeof n) == 0;
+        if (!dup)
+            in->ips[in->nips++] = n;
+    }
+    return bad;
+}
+
 int keys_input_parse(json_t *body, bool create, int64_t now, struct key_input *in,
                      struct app_error *err)
 {
@@ -213,6 +341,10 @@ int keys_input_parse(json_t *body, bool create, int64_t now, struct key_input *i
             } else {
                 in->has_expires = true;
             }
+        } else if (strcmp(field, "rate_limit") == 0) {
+            in->has_rate = parse_rate(v, in, err) == 0;
+        } else if (strcmp(field, "allowed_ips") == 0) {
+            in->has_ips = parse_ips(v, in, err) == 0;
         } else {
             /* Not echoed verbatim beyond a sane length: it may be anything. */
             char name[72];
@@ -271,6 +403,16 @@ int keys_apply(struct api_key *k, const struct key_input *in, int64_t now, json_
         change(changes, "expires_at", keys_time_json(k->expires_at),
                keys_time_json(in->expires_at));
         k->expires_at = in->expires_at;
+    }
+    if (in->has_rate) {
+        change(changes, "rate_limit", keys_rate_json(&k->rate), keys_rate_json(&in->rate));
+        k->rate = in->rate;
+    }
+    if (in->has_ips) {
+        change(changes, "allowed_ips", keys_ips_json(k->ips, k->nips),
+               keys_ips_json(in->ips, in->nips));
+        memcpy(k->ips, in->ips, in->nips * sizeof *in->ips);
+        k->nips = in->nips;
     }
     k->updated_at = now;
     return 0;

@@ -5,10 +5,12 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "auth.h"
 #include "error.h"
+#include "ipnet.h"
 #include "jsonw.h"
 
 enum key_permission { PERM_NONE = 0, PERM_READ_ALL, PERM_WRITE_ALL, PERM_RESTRICTED };
@@ -19,6 +21,12 @@ enum key_status { KEY_ACTIVE, KEY_EXPIRED, KEY_REVOKED };
 #define KEY_USER_MAX 132 /* a web-server user name: 128 bytes + NUL */
 #define KEY_TEAM_MAX 64
 #define KEY_IP_MAX   64
+#define KEY_IPS_MAX  100 /* allowed_ips entries (api.md §6.2) */
+
+/* A rate limit (api.md §6.1): requests per per_seconds; requests 0 is null (none). */
+struct key_rate {
+    uint32_t requests, per_seconds;
+};
 
 /* Times are ms since the epoch; 0 means null. */
 struct api_key {
@@ -33,15 +41,24 @@ struct api_key {
     char created_by[KEY_USER_MAX];
     char revoked_by[KEY_USER_MAX];
     char last_used_ip[KEY_IP_MAX];
+    struct key_rate rate;
+    uint32_t nips;                 /* allowed_ips: 0 is anywhere */
+    struct ipnet ips[KEY_IPS_MAX]; /* last: copies stop at ips[nips] (KEYS_SIZE) */
 };
+
+/* The bytes of k that hold something: copies of keys (the cache) take only these. */
+#define KEYS_SIZE(k) (offsetof(struct api_key, ips) + (k)->nips * sizeof(struct ipnet))
 
 /* What a create or edit request asked for; has_* tell which fields it carried. */
 struct key_input {
-    bool has_name, has_permission, has_scopes, has_expires;
+    bool has_name, has_permission, has_scopes, has_expires, has_rate, has_ips;
     char name[KEY_NAME_MAX];
     enum key_permission permission;
     uint64_t scopes;
     int64_t expires_at; /* 0: null (never) */
+    struct key_rate rate;
+    uint32_t nips;
+    struct ipnet ips[KEY_IPS_MAX];
 };
 
 /* revoked if revoked_at is set, else expired if expires_at <= now, else active. */
@@ -70,5 +87,13 @@ int keys_apply(struct api_key *k, const struct key_input *in, int64_t now, json_
 
 /* A time as JSON: an RFC 3339 string, or null for 0. */
 json_t *keys_time_json(int64_t ms);
+
+/* rate_limit as JSON ({"requests", "per_seconds"} or null) and allowed_ips (an array of the
+ * normal forms). New references, NULL only when out of memory. */
+json_t *keys_rate_json(const struct key_rate *r);
+json_t *keys_ips_json(const struct ipnet *ips, uint32_t n);
+
+/* True if the client address may use k (its allow-list is empty, or holds the address). */
+bool keys_ip_allowed(const struct api_key *k, const struct ipnet *client);
 
 #endif

@@ -138,7 +138,7 @@ static void *run(void *arg)
 
     store_use_background();
     for (;;) {
-        int64_t started = util_mono_ms(), wait;
+        int64_t started = util_mono_ms();
         struct timespec until;
 
         retry_publish();
@@ -161,15 +161,7 @@ static void *run(void *arg)
             error_clear(&err);
             next_prune = started + PRUNE_MS;
         }
-        wait = started + KEYSYNC_EVERY_MS - util_mono_ms();
-        clock_gettime(CLOCK_REALTIME, &until);
-        wait = wait > 0 ? wait : 0;
-        until.tv_sec += wait / 1000;
-        until.tv_nsec += (wait % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        util_deadline(&until, started + KEYSYNC_EVERY_MS - util_mono_ms());
         pthread_mutex_lock(&ks.lock);
         if (!ks.stopping) /* a spurious wake-up only reads the feed early */
             pthread_cond_timedwait(&ks.wake, &ks.lock, &until);

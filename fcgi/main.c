@@ -74,7 +74,8 @@ int main(int argc, char **argv)
     if (config_load(&cfg, config_file, msg) != 0 ||
         (flag_listen && config_set(&cfg, "LOOPED_LISTEN", flag_listen, msg) != 0) ||
         (flag_workers && config_set(&cfg, "LOOPED_WORKERS", flag_workers, msg) != 0) ||
-        (flag_threads && config_set(&cfg, "LOOPED_THREADS", flag_threads, msg) != 0)) {
+        (flag_threads && config_set(&cfg, "LOOPED_THREADS", flag_threads, msg) != 0) ||
+        config_finish(&cfg, msg) != 0) {
         fprintf(stderr, "looped-fcgi: %s\n", msg);
         goto done;
     }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ratelimit.h"
 #include "util.h"
 #include "worker.h"
 
@@ -286,6 +287,8 @@ static void pool_reload(struct pool *p, const char *config_file)
         /* Flags given on the command line are not re-applied: keep the pool's shape. */
         fresh.workers = p->cfg->workers;
         fresh.threads = p->cfg->threads;
+        if (config_finish(&fresh, err) != 0)
+            log_error("reload: %s", err); /* out of memory: the host id stays unset */
         config_free(p->cfg);
         *p->cfg = fresh;
         log_set_level(p->cfg->log_level);
@@ -319,6 +322,11 @@ int pool_run(struct config *cfg, const struct app *app, const char *config_file)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
+    /* The workers' shared rate-limit counters outlive each of them, and every reload. */
+    if (ratelimit_attach_anon() != 0) {
+        fprintf(stderr, "looped-fcgi: cannot map the rate-limit table: %s\n", strerror(errno));
+        goto done;
+    }
     p->listen_fd = pool_listen(cfg->listen, cfg->socket_group, err);
     if (p->listen_fd < 0) {
         fprintf(stderr, "looped-fcgi: %s\n", err);

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "error.h"
 #include "keys.h"
+#include "ratelimit.h"
 
 struct store;
 
@@ -190,5 +191,20 @@ int store_doc_delete(struct store *st, const char *collection, const char *team,
 /* 1 if the team has a document id in collection, 0 if not, -1 with err set. */
 int store_doc_exists(struct store *st, const char *collection, const char *team, const char *id,
                      struct app_error *err);
+
+/* store_rate.c: the hosts' request counts per key (ratesync.c) */
+
+/* Writes this host's counts (one document per host and key, replaced). 0, or -1 with err
+ * set. */
+int store_rate_report(struct store *st, const char *host, const struct ratelimit_count *c, size_t n,
+                      struct app_error *err);
+
+/* The other hosts' counts that still matter at now, summed per key and aligned to now's
+ * window, into out (at most max; *n of them). 0, or -1 with err set. */
+int store_rate_remote(struct store *st, const char *host, int64_t now, struct ratelimit_count *out,
+                      size_t max, size_t *n, struct app_error *err);
+
+/* Deletes the counts whose windows have passed. 0, or -1 with err set. */
+int store_rate_purge(struct store *st, int64_t now, struct app_error *err);
 
 #endif

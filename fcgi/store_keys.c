@@ -6,6 +6,62 @@
 #include "store_priv.h"
 #include "util.h"
 
+/* rate_limit {requests, per_seconds} | null and allowed_ips [normal forms]; what does not
+ * read back as valid is left out (no limit, or one entry fewer: never a wider limit than
+ * stored is the concern of the writer, which validated them). */
+static void limits_from_bson(const bson_t *d, struct api_key *k)
+{
+    bson_iter_t it, sub;
+    const char *why;
+
+    if (bson_iter_init_find(&it, d, "rate_limit") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+        bson_iter_recurse(&it, &sub)) {
+        int64_t req = 0, per = 0;
+
+        while (bson_iter_next(&sub)) {
+            if (strcmp(bson_iter_key(&sub), "requests") == 0 && BSON_ITER_HOLDS_NUMBER(&sub))
+                req = bson_iter_as_int64(&sub);
+            else if (strcmp(bson_iter_key(&sub), "per_seconds") == 0 &&
+                     BSON_ITER_HOLDS_NUMBER(&sub))
+                per = bson_iter_as_int64(&sub);
+        }
+        if (req >= 1 && req <= 1000000 && per >= 1 && per <= 86400) {
+            k->rate.requests = (uint32_t)req;
+            k->rate.per_seconds = (uint32_t)per;
+        }
+    }
+    if (bson_iter_init_find(&it, d, "allowed_ips") && BSON_ITER_HOLDS_ARRAY(&it) &&
+        bson_iter_recurse(&it, &sub)) {
+        while (bson_iter_next(&sub) && k->nips < KEY_IPS_MAX) {
+            if (BSON_ITER_HOLDS_UTF8(&sub) &&
+                ipnet_parse(bson_iter_utf8(&sub, NULL), &k->ips[k->nips], &why) == 0)
+                k->nips++;
+        }
+    }
+}
+
+static void append_limits(bson_t *doc, const struct api_key *k)
+{
+    char buf[IPNET_TEXT_MAX], idx[16];
+    const char *key;
+    bson_t sub;
+
+    if (k->rate.requests) {
+        BSON_APPEND_DOCUMENT_BEGIN(doc, "rate_limit", &sub);
+        BSON_APPEND_INT32(&sub, "requests", (int32_t)k->rate.requests);
+        BSON_APPEND_INT32(&sub, "per_seconds", (int32_t)k->rate.per_seconds);
+        bson_append_document_end(doc, &sub);
+    } else {
+        BSON_APPEND_NULL(doc, "rate_limit");
+    }
+    BSON_APPEND_ARRAY_BEGIN(doc, "allowed_ips", &sub);
+    for (uint32_t i = 0; i < k->nips; i++) {
+        bson_uint32_to_string(i, &key, idx, sizeof idx);
+        bson_append_utf8(&sub, key, -1, ipnet_format(&k->ips[i], buf), -1);
+    }
+    bson_append_array_end(doc, &sub);
+}
+
 static void key_from_bson(const bson_t *d, struct api_key *k)
 {
     bson_iter_t it, arr;
@@ -36,6 +92,7 @@ static void key_from_bson(const bson_t *d, struct api_key *k)
     snprintf(k->created_by, sizeof k->created_by, "%s", store_utf8(d, "created_by"));
     snprintf(k->revoked_by, sizeof k->revoked_by, "%s", store_utf8(d, "revoked_by"));
     snprintf(k->last_used_ip, sizeof k->last_used_ip, "%s", store_utf8(d, "last_used_ip"));
+    limits_from_bson(d, k);
 }
 
 static void append_scopes(bson_t *doc, const struct api_key *k)
@@ -105,6 +162,7 @@ int store_key_insert(struct store *st, const struct api_key *k, struct app_error
     store_append_date(&doc, "updated_at", k->updated_at);
     store_append_date(&doc, "revoked_at", 0);
     BSON_APPEND_NULL(&doc, "revoked_by");
+    append_limits(&doc, k);
     /* The digest document first: a key is never findable by _id without it. */
     rc = digest_insert(st, k->hash, k->id, k->team_id, err);
     if (rc == 0 && (rc = store_insert(st, "api_keys", &doc, err)) != 0)
@@ -379,6 +437,7 @@ int store_key_update(struct store *st, const struct api_key *k, struct app_error
     append_scopes(&set, k);
     store_append_date(&set, "expires_at", k->expires_at);
     store_append_date(&set, "updated_at", k->updated_at);
+    append_limits(&set, k);
     bson_append_document_end(&update, &set);
     rc = store_update_one(st, "api_keys", filter, &update, false, &matched, err);
     bson_destroy(filter);

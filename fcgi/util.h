@@ -16,6 +16,10 @@ int64_t util_now_ms(void);
 /* Monotonic milliseconds, for timeouts and cache ages. */
 int64_t util_mono_ms(void);
 
+/* Sets *ts to ms from now on CLOCK_REALTIME: the deadline of a pthread_cond_timedwait. */
+struct timespec;
+void util_deadline(struct timespec *ts, int64_t ms);
+
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds, "2026-11-29T17:19:48.123Z".
  * buf must hold UTIL_TIME_LEN bytes. Returns buf. */
 #define UTIL_TIME_LEN 25

@@ -19,6 +19,8 @@
 #include "http.h"
 #include "keysync.h"
 #include "log.h"
+#include "ratelimit.h"
+#include "ratesync.h"
 #include "router.h"
 #include "store.h"
 
@@ -84,6 +86,7 @@ static void worker_handle(struct worker *w, FCGX_Request *fcgx)
     if (http_request_init(&req, fcgx, &err) != 0)
         goto answer;
     req.ctx = ctx;
+    http_client_resolve(&req, ctx->cfg->trusted, ctx->cfg->ntrusted);
     if (ctx->cfg->test_routes)
         http_header_add(&res, "X-Worker", ctx->pid);
     if (req.content_length > ctx->cfg->max_body) {
@@ -209,6 +212,27 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
+/* A pool's supervisor mapped the shared table before the fork. A process the web server
+ * spawned maps the file its siblings map, under the state directory; without one it counts
+ * alone (and says so). */
+static void worker_ratelimit_attach(const struct config *cfg)
+{
+    char path[4096], err[256];
+
+    if (ratelimit_attached())
+        return;
+    if (cfg->state_dir) {
+        snprintf(path, sizeof path, "%s/ratelimit.table", cfg->state_dir);
+        if (ratelimit_attach_file(path, err) == 0)
+            return;
+        log_error("rate limits: %s; counting in this process only", err);
+    } else {
+        log_warn("rate limits: no LOOPED_STATE_DIR; counting in this process only");
+    }
+    if (ratelimit_attach_anon() != 0)
+        log_error("rate limits: cannot map a table; requests are not limited");
+}
+
 int worker_run(const struct config *cfg, const struct app *app, int listen_fd, int nthreads)
 {
     struct worker w;
@@ -258,6 +282,9 @@ int worker_run(const struct config *cfg, const struct app *app, int listen_fd, i
     }
     if (keysync_start(w.ctx.store) != 0)
         log_warn("keysync: no thread; cached keys live %d ms", KEYSYNC_GRACE_MS);
+    worker_ratelimit_attach(cfg);
+    if (ratesync_start(w.ctx.store, cfg->host_id) != 0)
+        log_warn("ratesync: no thread; rate limits count this host's requests only");
     if (nthreads < 1 || nthreads > 256)
         nthreads = 1;
     for (; started < nthreads; started++) {
@@ -279,6 +306,7 @@ done:
     for (int i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
     /* The request threads are gone: write what they left in the audit queue, then close. */
+    ratesync_stop();
     keysync_stop();
     audit_stop();
     store_close(w.ctx.store);

@@ -17,7 +17,7 @@ int handle_key_self(struct request *req, struct response *res, struct app_error 
     int64_t now = util_now_ms();
 
     k.last_used_at = now;
-    snprintf(k.last_used_ip, sizeof k.last_used_ip, "%s", req->remote_addr);
+    snprintf(k.last_used_ip, sizeof k.last_used_ip, "%s", req->client_addr);
     JSONW_LIT(&w, "{\"key\":");
     keys_write(&w, &k, now);
     JSONW_LIT(&w, ",\"team\":{\"id\":");

@@ -86,6 +86,7 @@ static json_t *responses(const char *codes, json_t *ok_status_and_body)
                {"413", "PayloadTooLarge"},
                {"415", "UnsupportedMediaType"},
                {"422", "UnprocessableContent"},
+               {"429", "TooManyRequests"},
                {"500", "InternalError"},
                {"503", "Unavailable"}};
     json_t *r = ok_status_and_body;
@@ -98,10 +99,15 @@ static json_t *responses(const char *codes, json_t *ok_status_and_body)
     return r;
 }
 
+/* A success to an API key: the headers every such answer may carry. */
 static json_t *ok_response(const char *desc, json_t *schema, bool location)
 {
-    json_t *headers = json_pack("{s:o, s:o}", "X-Request-Id", ref("headers", "X-Request-Id"),
-                                "Looped-Key-Expires-At", ref("headers", "Looped-Key-Expires-At"));
+    json_t *headers =
+        json_pack("{s:o, s:o, s:o, s:o, s:o}", "X-Request-Id", ref("headers", "X-Request-Id"),
+                  "Looped-Key-Expires-At", ref("headers", "Looped-Key-Expires-At"),
+                  "RateLimit-Limit", ref("headers", "RateLimit-Limit"), "RateLimit-Remaining",
+                  ref("headers", "RateLimit-Remaining"), "RateLimit-Reset",
+                  ref("headers", "RateLimit-Reset"));
 
     if (location)
         json_object_set_new(headers, "Location", ref("headers", "Location"));
@@ -211,7 +217,7 @@ static void add_resource(json_t *doc, const struct resource *r)
             "summary", summary, "description",
             "Newest first; equality filters on the fields listed as parameters.", "security", sec,
             "parameters", params, "responses",
-            responses("400 401 403 500 503",
+            responses("400 401 403 429 500 503",
                       json_pack("{s:o}", "200",
                                 ok_response("A page of objects.", ref("schemas", list), false)))));
     snprintf(summary, sizeof summary, "Create %s", r->name);
@@ -221,7 +227,7 @@ static void add_resource(json_t *doc, const struct resource *r)
         json_pack("{s:s, s:[s], s:s, s:O, s:o, s:o}", "operationId", opid, "tags", r->name,
                   "summary", summary, "security", sec, "requestBody",
                   body(ref("schemas", input), examples), "responses",
-                  responses("400 401 403 413 415 422 500 503",
+                  responses("400 401 403 413 415 422 429 500 503",
                             json_pack("{s:o}", "201",
                                       ok_response("Created.", ref("schemas", name), true)))));
     json_object_set_new(paths, coll, ops);
@@ -233,7 +239,7 @@ static void add_resource(json_t *doc, const struct resource *r)
         ops, "get",
         json_pack("{s:s, s:[s], s:s, s:O, s:o}", "operationId", opid, "tags", r->name, "summary",
                   summary, "security", sec, "responses",
-                  responses("400 401 403 404 500 503",
+                  responses("400 401 403 404 429 500 503",
                             json_pack("{s:o}", "200",
                                       ok_response("The object.", ref("schemas", name), false)))));
     snprintf(summary, sizeof summary, "Update %s", r->name);
@@ -243,7 +249,7 @@ static void add_resource(json_t *doc, const struct resource *r)
         json_pack(
             "{s:s, s:[s], s:s, s:O, s:o, s:o}", "operationId", opid, "tags", r->name, "summary",
             summary, "security", sec, "requestBody", body(ref("schemas", patch), NULL), "responses",
-            responses("400 401 403 404 413 415 422 500 503",
+            responses("400 401 403 404 413 415 422 429 500 503",
                       json_pack("{s:o}", "200",
                                 ok_response("The changed object.", ref("schemas", name), false)))));
     snprintf(summary, sizeof summary, "Delete %s", r->name);
@@ -252,7 +258,7 @@ static void add_resource(json_t *doc, const struct resource *r)
         ops, "delete",
         json_pack("{s:s, s:[s], s:s, s:O, s:o}", "operationId", opid, "tags", r->name, "summary",
                   summary, "security", sec, "responses",
-                  responses("400 401 403 404 500 503",
+                  responses("400 401 403 404 429 500 503",
                             json_pack("{s:o}", "204", ok_response("Deleted.", NULL, false)))));
     json_object_set_new(paths, item, ops);
     json_object_set_new(schemas, name, full);

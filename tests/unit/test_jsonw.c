@@ -43,9 +43,14 @@ static json_t *time_json(int64_t ms)
 /* The key object as jansson builds it field by field (api.md §3.2). */
 static json_t *key_reference(const struct api_key *k, int64_t now)
 {
+    json_t *ips = json_array();
+    char buf[IPNET_TEXT_MAX];
+
+    for (uint32_t i = 0; i < k->nips; i++)
+        json_array_append_new(ips, json_string(ipnet_format(&k->ips[i], buf)));
     return json_pack(
-        "{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", k->id,
-        "name", k->name, "permission", keys_permission_name(k->permission), "scopes",
+        "{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+        k->id, "name", k->name, "permission", keys_permission_name(k->permission), "scopes",
         json_loads(k->permission == PERM_RESTRICTED ? "[\"customers:read\",\"tasks:write\"]" : "[]",
                    0, NULL),
         "status", keys_status_name(keys_status(k, now)), "hint", k->hint, "expires_at",
@@ -54,7 +59,11 @@ static json_t *key_reference(const struct api_key *k, int64_t now)
         time_json(k->last_used_at), "last_used_ip",
         k->last_used_ip[0] ? json_string(k->last_used_ip) : json_null(), "revoked_at",
         time_json(k->revoked_at), "revoked_by",
-        k->revoked_by[0] ? json_string(k->revoked_by) : json_null());
+        k->revoked_by[0] ? json_string(k->revoked_by) : json_null(), "rate_limit",
+        k->rate.requests ? json_pack("{s:i, s:i}", "requests", (int)k->rate.requests, "per_seconds",
+                                     (int)k->rate.per_seconds)
+                         : json_null(),
+        "allowed_ips", ips);
 }
 
 /* keys_write's text is the reference object's compact dump, and keys_to_json equals it. */
@@ -185,6 +194,17 @@ int main(void)
     ok(key_same(&k, 1700000001000), "revoked restricted key");
     k.permission = PERM_WRITE_ALL;
     ok(key_same(&k, 1700000001000), "write_all key: scopes are [] whatever the bits say");
+    {
+        const char *why;
+
+        k.rate.requests = 1000000;
+        k.rate.per_seconds = 86400;
+        ok(ipnet_parse("203.0.113.7/24", &k.ips[0], &why) == 0 &&
+               ipnet_parse("2001:db8::/32", &k.ips[1], &why) == 0,
+           "two blocks parse");
+        k.nips = 2;
+        ok(key_same(&k, 1700000001000), "a key with a rate limit and an allow-list");
+    }
     snprintf(k.name, sizeof k.name, "bad \xff");
     keys_write(&w, &k, 1700000001000);
     ok(jsonw_finish(&w, &len) == NULL && keys_to_json(&k, 1700000001000) == NULL,

@@ -119,7 +119,10 @@ class Stack:
                 "LOOPED_LOG_LEVEL": "info", "LOOPED_MAX_BODY": "1048576",
                 # named, so that every deployment passes them on (nothing relies on the build's
                 # fallback to the source tree)
-                "LOOPED_SCHEMA_DIR": str(REPO / "schemas"), "LOOPED_AUDIT": "1"}
+                "LOOPED_SCHEMA_DIR": str(REPO / "schemas"), "LOOPED_AUDIT": "1",
+                # the suite's client is the proxy: X-Forwarded-For from 127.0.0.1 is honoured,
+                # from any other address (127.0.0.2 in test_limits.py) not
+                "LOOPED_TRUSTED_PROXIES": "127.0.0.1"}
 
     def base_env(self):
         keep = ("PATH", "LANG", "LC_ALL", "TZ", "ASAN_OPTIONS", "UBSAN_OPTIONS")
@@ -240,8 +243,9 @@ class Pool:
 class Deployment:
     """One web server + process model, from the files in deploy/, on a free port."""
 
-    def __init__(self, stack, name):
+    def __init__(self, stack, name, procs=None):
         self.stack, self.name = stack, name
+        self.procs = procs  # looped-fcgi processes (None: the deployment's default)
         self.server, _, self.mode = name.partition("-")
         # One directory per start: each test module starts its own instance of a deployment.
         n = 1
@@ -253,7 +257,8 @@ class Deployment:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.sock = self.dir / "fcgi.sock"
-        self.pool = Pool(stack, self.sock, self.dir / "pool.log") if self.mode in ("pool", "proxy-fcgi") else None
+        self.pool = (Pool(stack, self.sock, self.dir / "pool.log", workers=procs or POOL_WORKERS)
+                     if self.mode in ("pool", "proxy-fcgi") else None)
         self.proc = None
         self.error_log = self.dir / "error.log"
         self.session = requests.Session()
@@ -269,7 +274,7 @@ class Deployment:
             "LOOPED_HTTPD_STATE_DIR": str(self.dir), "LOOPED_HTTPD_USER": WEB_USER,
             "LOOPED_HTTPD_MODE": "spawned" if self.mode == "spawned" else "socket",
             "LOOPED_HTTPD_SOCKET": str(self.sock), "LOOPED_HTTPD_FCGI_BIN": str(FCGI_BIN),
-            "LOOPED_HTTPD_PROCS": "2", "LOOPED_HTTPD_HTPASSWD": str(self.stack.htpasswd),
+            "LOOPED_HTTPD_PROCS": str(self.procs or 2), "LOOPED_HTTPD_HTPASSWD": str(self.stack.htpasswd),
             "LOOPED_HTTPD_WWW": str(DEPLOY / "www"), "LOOPED_HTTPD_MAX_REQUEST_KB": "2048"})
         (self.dir / "upload").mkdir(exist_ok=True)
         chown_web(self.dir / "upload")  # lighttpd buffers request bodies there
@@ -283,7 +288,7 @@ class Deployment:
             "LOOPED_HTTPD_CONF_DIR": DEPLOY / "apache", "LOOPED_HTTPD_LISTEN": f"127.0.0.1:{self.port}",
             "LOOPED_HTTPD_STATE_DIR": self.dir, "LOOPED_HTTPD_WWW": DEPLOY / "www",
             "LOOPED_HTTPD_HTPASSWD": self.stack.htpasswd, "LOOPED_HTTPD_FCGI_BIN": FCGI_BIN,
-            "LOOPED_HTTPD_PROCS": 4, "LOOPED_HTTPD_SOCKET": self.sock,
+            "LOOPED_HTTPD_PROCS": self.procs or 4, "LOOPED_HTTPD_SOCKET": self.sock,
         }
         if not IS_ROOT:
             import grp
@@ -375,9 +380,9 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def running(stack, name):
+def running(stack, name, procs=None):
     """A deployment started for the duration of the `with` block (the `deployment` fixture's body)."""
-    d = Deployment(stack, name)
+    d = Deployment(stack, name, procs)
     try:
         d.start()
         yield d
