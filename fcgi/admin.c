@@ -24,7 +24,9 @@ static const char usage[] =
     "  user list                         list users\n"
     "  member add TEAM_ID USER ROLE      add or change a membership; ROLE: OWNER|ADMIN|MEMBER\n"
     "  member remove TEAM_ID USER        remove a membership\n"
-    "  member list TEAM_ID               list members (user, role)\n";
+    "  member list TEAM_ID               list members (user, role)\n"
+    "  rate list                         the rate-limited keys' counts, per host, in their\n"
+    "                                    current windows (key, host, limit window, now, before)\n";
 
 static int usage_error(const char *what)
 {
@@ -201,6 +203,23 @@ static int run(struct store *st, const struct config *cfg, int argc, char **argv
         if ((rows = store_member_list(st, argv[2], err)) == NULL)
             return -1;
         print_rows(rows, "user", "role");
+        json_decref(rows);
+        return 0;
+    }
+    if (strcmp(cmd, "rate") == 0 && strcmp(sub, "list") == 0 && argc == 2) {
+        size_t i;
+        json_t *r;
+
+        if ((rows = store_rate_list(st, util_now_ms(), err)) == NULL)
+            return -1;
+        json_array_foreach (rows, i, r) {
+            printf("%s\t%s\tper %llds\t%lld\t%lld\n",
+                   json_string_value(json_object_get(r, "key_id")),
+                   json_string_value(json_object_get(r, "host")),
+                   (long long)json_integer_value(json_object_get(r, "per_seconds")),
+                   (long long)json_integer_value(json_object_get(r, "cur")),
+                   (long long)json_integer_value(json_object_get(r, "prev")));
+        }
         json_decref(rows);
         return 0;
     }

@@ -21,14 +21,34 @@ static void clear_host_bits(struct ipnet *n)
     }
 }
 
+/* a.b.c.d, four decimal octets without leading zeros (what inet_pton takes), on the request
+ * path for every key with an allow-list: a few ns where inet_pton takes about 40. */
+static bool parse_v4(const char *s, uint8_t out[4])
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned v = 0, n = 0;
+
+        for (; *s >= '0' && *s <= '9' && n < 4; s++, n++)
+            v = v * 10 + (unsigned)(*s - '0');
+        if (n == 0 || n > 3 || v > 255 || (n > 1 && s[-(int)n] == '0'))
+            return false;
+        out[i] = (uint8_t)v;
+        if (*s != (i < 3 ? '.' : '\0'))
+            return false;
+        s++;
+    }
+    return true;
+}
+
 int ipnet_addr_parse(const char *s, struct ipnet *out)
 {
-    memset(out, 0, sizeof *out);
-    if (inet_pton(AF_INET, s, out->addr) == 1) {
+    if (parse_v4(s, out->addr)) {
+        memset(out->addr + 4, 0, 12);
         out->family = 4;
         out->prefix = 32;
         return 0;
     }
+    memset(out, 0, sizeof *out);
     if (inet_pton(AF_INET6, s, out->addr) != 1)
         return -1;
     if (memcmp(out->addr, v4_mapped, sizeof v4_mapped) == 0) {
@@ -109,22 +129,46 @@ char *ipnet_format(const struct ipnet *n, char *buf)
     return buf;
 }
 
-bool ipnet_contains(const struct ipnet *n, const struct ipnet *a)
+/* The first 64 bits of a prefix's mask, and the last 64, in the byte order of addr. */
+static uint64_t mask64(int bits)
 {
-    size_t whole = n->prefix / 8;
-    unsigned rest = n->prefix % 8;
+    uint64_t m;
+
+    if (bits <= 0)
+        return 0;
+    m = bits >= 64 ? ~0ull : ~0ull << (64 - bits);
+    return __builtin_bswap64(m); /* addr is big-endian; the words are read little-endian */
+}
+
+/* Inlined into ipnet_any's loop: an allow-list of 100 blocks is 100 of these per request. */
+static inline bool contains(const struct ipnet *n, const struct ipnet *a)
+{
+    uint64_t nw[2], aw[2];
 
     if (n->family != a->family)
         return false;
-    if (memcmp(n->addr, a->addr, whole) != 0)
-        return false;
-    return rest == 0 || ((n->addr[whole] ^ a->addr[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
+    if (n->family == 4) {
+        uint32_t x, y;
+
+        memcpy(&x, n->addr, 4);
+        memcpy(&y, a->addr, 4);
+        return n->prefix == 0 || ((x ^ y) & __builtin_bswap32(~0u << (32 - n->prefix))) == 0;
+    }
+    memcpy(nw, n->addr, sizeof nw);
+    memcpy(aw, a->addr, sizeof aw);
+    return ((nw[0] ^ aw[0]) & mask64(n->prefix)) == 0 &&
+           ((nw[1] ^ aw[1]) & mask64(n->prefix - 64)) == 0;
+}
+
+bool ipnet_contains(const struct ipnet *n, const struct ipnet *a)
+{
+    return contains(n, a);
 }
 
 bool ipnet_any(const struct ipnet *nets, size_t n, const struct ipnet *a)
 {
     for (size_t i = 0; i < n; i++) {
-        if (ipnet_contains(&nets[i], a))
+        if (contains(&nets[i], a))
             return true;
     }
     return false;

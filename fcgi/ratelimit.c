@@ -112,12 +112,19 @@ bool ratelimit_attached(void)
     return table != NULL;
 }
 
+/* FNV-1a over 8 bytes at a time (key ids are 24 random-looking characters). */
 static uint64_t key_tag(const char *key_id)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    uint64_t h = 1469598103934665603ull, word;
+    size_t n = strnlen(key_id, 31), i = 0;
 
-    for (const unsigned char *p = (const unsigned char *)key_id; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&word, key_id + i, 8);
+        h = (h ^ word) * 1099511628211ull;
+    }
+    for (; i < n; i++)
+        h = (h ^ (unsigned char)key_id[i]) * 1099511628211ull;
+    h ^= h >> 29; /* the probe start uses high bits: mix the last word into them */
     return h | 2; /* never 0 or RL_RESERVED */
 }
 
@@ -210,7 +217,7 @@ void ratelimit_take(const char *key_id, uint32_t requests, uint32_t per_seconds,
     struct rl_slot *s = table ? slot_of(key_id, per_ms, now_ms, true) : NULL;
     uint64_t old, new;
     uint32_t cur, prev, rcur, rprev;
-    double est;
+    int64_t room; /* per_ms * (requests - estimate): integers, no division on the way */
 
     v->allowed = true;
     v->limit = requests;
@@ -219,26 +226,29 @@ void ratelimit_take(const char *key_id, uint32_t requests, uint32_t per_seconds,
     v->retry_after_s = 0;
     if (s == NULL)
         return;
-    if (atomic_load(&s->per_ms) != per_ms) {
+    if (atomic_load_explicit(&s->per_ms, memory_order_relaxed) != per_ms) {
         /* The key's limit changed its window: count afresh in the new one. */
         atomic_store(&s->per_ms, per_ms);
         atomic_store(&s->state, 0);
         atomic_store(&s->remote, 0);
     }
-    align(atomic_load(&s->remote), w, &rcur, &rprev);
-    old = atomic_load(&s->state);
+    align(atomic_load_explicit(&s->remote, memory_order_relaxed), w, &rcur, &rprev);
+    old = atomic_load_explicit(&s->state, memory_order_relaxed);
     for (;;) {
         align(old, w, &cur, &prev);
-        est = (double)(prev + rprev) * (double)(per_ms - e) / (double)per_ms + cur + rcur;
-        if (est + 1 > requests) {
+        /* estimate = (prev + rprev) * (per - e) / per + cur + rcur; one more must fit. */
+        room = (int64_t)requests * per_ms - (int64_t)(prev + rprev) * (per_ms - e) -
+               (int64_t)(cur + rcur + 1) * per_ms;
+        if (room < 0) {
             v->allowed = false;
             v->remaining = 0;
             v->retry_after_s = retry_after(prev + rprev, cur + rcur, requests, e, per_ms);
             break;
         }
         new = PACK(w, cur + 1 > C_MASK ? C_MASK : cur + 1, prev);
-        if (atomic_compare_exchange_weak(&s->state, &old, new)) {
-            v->remaining = (uint32_t)((double)requests - (est + 1));
+        if (atomic_compare_exchange_weak_explicit(&s->state, &old, new, memory_order_acq_rel,
+                                                  memory_order_relaxed)) {
+            v->remaining = (uint32_t)(room / per_ms);
             break;
         }
     }

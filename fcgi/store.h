@@ -204,6 +204,10 @@ int store_rate_report(struct store *st, const char *host, const struct ratelimit
 int store_rate_remote(struct store *st, const char *host, int64_t now, struct ratelimit_count *out,
                       size_t max, size_t *n, struct app_error *err);
 
+/* Every host's counts that still matter at now (at most 10,000), by key then host: a new array
+ * of {key_id, host, per_seconds, window, cur, prev} (caller owns), or NULL with err set. */
+json_t *store_rate_list(struct store *st, int64_t now, struct app_error *err);
+
 /* Deletes the counts whose windows have passed. 0, or -1 with err set. */
 int store_rate_purge(struct store *st, int64_t now, struct app_error *err);
 

@@ -43,6 +43,7 @@ static const struct index_spec indexes[] = {
     {"audit", "team_at", {"team_id", "-at"}, false},
     {"audit", "team_key_at", {"team_id", "key_id", "-at"}, false},
     {"audit", "at", {"at"}, false}, /* the retention purge: {at < cutoff} across teams */
+    {"rate_counts", "until", {"until"}, false}, /* the hosts' reads and the purge */
 };
 
 /* Creates one index (createIndexes of a single spec); an existing one with the same

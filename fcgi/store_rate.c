@@ -131,3 +131,30 @@ int store_rate_purge(struct store *st, int64_t now, struct app_error *err)
     bson_destroy(filter);
     return rc;
 }
+
+static json_t *count_row(const bson_t *doc)
+{
+    bson_iter_t it;
+    int64_t v[4] = {0, 0, 0, 0};
+    static const char *const names[4] = {"per_ms", "window", "cur", "prev"};
+
+    for (int i = 0; i < 4; i++) {
+        if (bson_iter_init_find(&it, doc, names[i]) && BSON_ITER_HOLDS_NUMBER(&it))
+            v[i] = bson_iter_as_int64(&it);
+    }
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "key_id", store_utf8(doc, "key_id"), "host",
+                     store_utf8(doc, "host"), "per_seconds", (json_int_t)(v[0] / 1000), "window",
+                     (json_int_t)v[1], "cur", (json_int_t)v[2], "prev", (json_int_t)v[3]);
+}
+
+json_t *store_rate_list(struct store *st, int64_t now, struct app_error *err)
+{
+    bson_t *filter = BCON_NEW("until", "{", "$gt", BCON_DATE_TIME(now), "}");
+    bson_t *opts = BCON_NEW("sort", "{", "key_id", BCON_INT32(1), "host", BCON_INT32(1), "}",
+                            "limit", BCON_INT64(10000));
+    json_t *rows = store_find(st, "rate_counts", filter, opts, count_row, err);
+
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return rows;
+}

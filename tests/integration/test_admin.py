@@ -145,6 +145,8 @@ def run_fcgi(stack, tmp_path, env_over, args=()):
     ("LOOPED_WORKERS", "0"),
     ("LOOPED_DB_TIMEOUT_MS", "99999999999999999999"),
     ("LOOPED_PEPPER_FILE", "/nonexistent/pepper"),
+    ("LOOPED_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/33"),
+    ("LOOPED_TRUSTED_PROXIES", "proxy.example.com"),
 ])
 def test_fcgi_bad_setting_one_line_exit_1(stack, tmp_path, name, value):
     r = run_fcgi(stack, tmp_path, {name: value})

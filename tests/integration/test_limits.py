@@ -7,14 +7,13 @@ count a budget exactly start early in a window, so that the previous window's we
 
 import os
 import signal
-import socket
 import threading
 import time
 import http.client
 
 import pytest
 
-from looped_test.asserts import assert_error, needs_pool
+from looped_test.asserts import assert_error
 from looped_test.procs import wait_until
 from looped_test.stack import running
 from test_api_keys import audit_until, create, details, fan_out, keys_url, patch, person, use
@@ -143,6 +142,15 @@ def test_budget_is_exact_across_processes(deployment, stack):
                        lambda r: sum(x["status"] == 429 for x in r) == 20, "the 429s audited")
     assert sum(x["status"] == 200 for x in recs) == 20
 
+    # the operator's view: the host reported its count of the key to the store
+    def reported():
+        rows = [line.split("\t") for line in stack.admin_ok("rate", "list").stdout.splitlines()]
+        mine = [r for r in rows if r[0] == k["id"]]
+        # the host's last report (every 500 ms) has all 20 (in this window, or now the previous)
+        return mine if mine and int(mine[0][3]) + int(mine[0][4]) == 20 else None
+    rows = wait_until(reported, 5, "looped-admin rate list to show the key's 20 requests")
+    assert len(rows) == 1 and rows[0][2] == "per 10s", rows
+
 
 def test_headers_count_down_and_429_says_when(deployment, stack):
     d = deployment
@@ -190,16 +198,23 @@ def test_limit_edit_takes_effect(deployment, stack):
     assert all(r.headers["RateLimit-Limit"] == "2" for r in got)
 
 
-def test_sighup_does_not_reset_the_budget(deployment, stack):
+def test_reload_or_restart_does_not_reset_the_budget(deployment, stack):
+    """Pool: SIGHUP replaces every worker (the supervisor's table stays). Spawned: every
+    looped-fcgi process is killed and the web server starts new ones (the file stays)."""
     d = deployment
-    needs_pool(d)
     k = limited_key(d, stack, 20, 30)
     window_start(30, 20)
     assert statuses(fan_out(d, 10, {"X-API-Key": k["key"]}, threads=4)) == [200] * 10
-    before = set(d.pool.worker_pids())
-    os.kill(d.pool.pid, signal.SIGHUP)
-    wait_until(lambda: not (set(d.pool.worker_pids()) & before) and len(d.pool.worker_pids()) == PROCS,
-               20, "the workers replaced after SIGHUP")
+    before = set(d.app_pids())
+    if d.pool:
+        os.kill(d.pool.pid, signal.SIGHUP)
+        wait_until(lambda: not (set(d.pool.worker_pids()) & before) and len(d.pool.worker_pids()) == PROCS,
+                   20, "the workers replaced after SIGHUP")
+    else:
+        for pid in before:
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not (set(d.app_pids()) & before) and d.get("/v1/health").status_code == 200,
+                   20, "new processes after the old ones were killed")
     got = statuses(fan_out(d, 20, {"X-API-Key": k["key"]}, threads=4))
     assert got.count(200) == 10 and got.count(429) == 10, got
 
