@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "idempotency.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -196,6 +197,7 @@ static void purge(void)
     struct app_error err = {0};
     int64_t deleted = 0, now = util_now_ms();
     int rc = store_audit_purge_claim(q.store, now, PURGE_EVERY_MS, &err);
+    bool leased = rc == 0;
 
     if (rc == 0 && store_audit_purge(q.store, now - q.retention_ms, &deleted, &err) != 0)
         rc = -1;
@@ -203,6 +205,9 @@ static void purge(void)
         log_warn("audit: retention purge failed: %s", err.log);
     else if (deleted)
         log_info("audit: purged %lld records older than the retention period", (long long)deleted);
+    /* Kept answers of idempotent requests (24 h) go on the same lease and schedule. */
+    if (leased)
+        idem_purge(q.store, now);
     error_clear(&err);
 }
 

@@ -211,3 +211,16 @@ done:
     gcry_mac_close(h);
     return ret;
 }
+
+int auth_sha256(const struct auth_chunk *chunks, size_t n, unsigned char out[AUTH_DIGEST_LEN])
+{
+    gcry_md_hd_t h = NULL;
+
+    if (gcry_md_open(&h, GCRY_MD_SHA256, 0) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        gcry_md_write(h, chunks[i].data, chunks[i].len);
+    memcpy(out, gcry_md_read(h, GCRY_MD_SHA256), AUTH_DIGEST_LEN);
+    gcry_md_close(h);
+    return 0;
+}

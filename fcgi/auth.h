@@ -57,6 +57,14 @@ void auth_id_generate(const char *prefix, char *out, size_t out_len);
  * opaque values the server hands out, such as list cursors. Returns 0 or -1. */
 int auth_mac(const char *purpose, const void *data, size_t len, unsigned char *out, size_t n);
 
+/* SHA-256 of the concatenation of n chunks, for fingerprints of what is not secret (an
+ * idempotent request, idempotency.h). Returns 0, or -1 if libgcrypt fails. */
+struct auth_chunk {
+    const void *data;
+    size_t len;
+};
+int auth_sha256(const struct auth_chunk *chunks, size_t n, unsigned char out[AUTH_DIGEST_LEN]);
+
 /* Compares n bytes in constant time. */
 bool auth_equal(const void *a, const void *b, size_t n);
 

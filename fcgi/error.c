@@ -41,6 +41,9 @@ static const struct err_info err_table[ERR__COUNT] = {
                                     "The request body must be application/json."},
     [ERR_UNKNOWN_REFERENCE] = {422, "unknown_reference",
                                "The request refers to an object that does not exist."},
+    [ERR_IDEMPOTENCY_KEY_REUSED] =
+        {422, "idempotency_key_reused",
+         "This Idempotency-Key was used with another method, path or body."},
     [ERR_RATE_LIMITED] = {429, "rate_limited", "Too many requests; retry later."},
     [ERR_INTERNAL] = {500, "internal_error", "Something went wrong on our side."},
     [ERR_UNAVAILABLE] = {503, "unavailable",
@@ -99,6 +102,15 @@ const char *error_default_message(enum err_code code)
 {
     return code > ERR_NONE && code < ERR__COUNT ? err_table[code].message
                                                 : err_table[ERR_INTERNAL].message;
+}
+
+enum err_code error_code_parse(const char *name)
+{
+    for (int c = ERR_NONE + 1; c < ERR__COUNT; c++) {
+        if (strcmp(err_table[c].code, name) == 0)
+            return (enum err_code)c;
+    }
+    return ERR_NONE;
 }
 
 const char *error_reason(int status)

@@ -27,6 +27,7 @@ enum err_code {
     ERR_PAYLOAD_TOO_LARGE,
     ERR_UNSUPPORTED_MEDIA_TYPE,
     ERR_UNKNOWN_REFERENCE,
+    ERR_IDEMPOTENCY_KEY_REUSED,
     ERR_RATE_LIMITED,
     ERR_INTERNAL,
     ERR_UNAVAILABLE,
@@ -62,6 +63,10 @@ void error_detail(struct app_error *e, const char *field, const char *message);
 int error_status(enum err_code code);
 const char *error_code_name(enum err_code code);
 const char *error_default_message(enum err_code code);
+
+/* The code whose string is name ("not_found"), or ERR_NONE for none: for errors kept as text
+ * (idempotency.h), which must not depend on the enum's numbering. */
+enum err_code error_code_parse(const char *name);
 
 /* The reason phrase of an HTTP status ("Not Found"); "Unknown" for others. */
 const char *error_reason(int status);

@@ -171,6 +171,7 @@ int http_request_init(struct request *req, void *fcgx, struct app_error *err)
         /* First, without an out: the key stays writable (auth_key_verify wipes it), and NULL
          * tells "no X-API-Key" from an empty one. */
         WANT("HTTP_X_API_KEY", NULL),
+        WANT("HTTP_IDEMPOTENCY_KEY", NULL), /* NULL too: absent is not empty */
         WANT("REQUEST_METHOD", &req->method),
         WANT("REQUEST_URI", &uri),
         WANT("REMOTE_ADDR", &req->remote_addr),
@@ -191,6 +192,7 @@ int http_request_init(struct request *req, void *fcgx, struct app_error *err)
     params_read(r, want, sizeof want / sizeof *want);
     req->api_key = want[0].val;
     req->client_addr = req->remote_addr;
+    req->idempotency_key = want[1].val;
     if (http_request_id_is_sane(rid)) {
         memcpy(req->request_id, rid, strlen(rid) + 1);
     } else if (util_random_hex(req->request_id, 16) != 0) {

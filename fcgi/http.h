@@ -40,6 +40,7 @@ struct request {
     const char *sec_fetch_site;
     const char *content_type;
     char *api_key; /* X-API-Key in the library's buffer (wiped once digested), or NULL */
+    const char *idempotency_key; /* Idempotency-Key, or NULL when absent (idempotency.h) */
     long long content_length;
     char request_id[HTTP_REQID_MAX + 1];
     const char *params[HTTP_MAX_PARAMS]; /* path captures, into path_buf */

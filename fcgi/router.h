@@ -20,6 +20,8 @@ enum route_flags {
     ROUTE_ADMIN = 1 << 5,   /* ... and an OWNER or ADMIN of it */
     ROUTE_FILTERS = 1 << 6, /* the filterable fields of the {resource}'s schema are query
                              * parameters too (catalog.h) */
+    /* ROUTE_KEY only: honours Idempotency-Key (idempotency.h) */
+    ROUTE_IDEMPOTENT = 1 << 7,
 };
 
 /* One endpoint. A table of them is the application's (handlers/routes.c), handed to the

@@ -156,6 +156,29 @@ int store_audit_purge_claim(struct store *st, int64_t now, int64_t every_ms, str
 /* Deletes the records older than before; sets *deleted. 0, or -1 with err set. */
 int store_audit_purge(struct store *st, int64_t before, int64_t *deleted, struct app_error *err);
 
+/* store_idem.c: idempotency records (idempotency.h), in idempotency_keys by _id */
+
+struct idem_rec;
+
+/* Inserts r (pending: id, key_id, team_id, fingerprint, owner, at). 0, or -1 with err set:
+ * conflict when a record with its id exists. */
+int store_idem_insert(struct store *st, const struct idem_rec *r, struct app_error *err);
+
+/* Reads record id into out (zeroed first; the caller releases it with idem_rec_clear): 0, 1
+ * when there is none, -1 with err set. */
+int store_idem_get(struct store *st, const char *id, struct idem_rec *out, struct app_error *err);
+
+/* Replaces record r->id with r if owner still holds it (compare and set): 0, 1 when it does
+ * not (taken over or gone), -1 with err set. */
+int store_idem_replace(struct store *st, const char *owner, const struct idem_rec *r,
+                       struct app_error *err);
+
+/* Deletes record id if owner still holds it: 0, 1 when it does not, -1 with err set. */
+int store_idem_delete(struct store *st, const char *id, const char *owner, struct app_error *err);
+
+/* Deletes the records whose at is older than before; sets *deleted. 0, or -1 with err set. */
+int store_idem_purge(struct store *st, int64_t before, int64_t *deleted, struct app_error *err);
+
 /* store_docs.c: the schema-defined resources' documents */
 
 /* Resource documents (one collection per resource). doc is the object as the API shows it,

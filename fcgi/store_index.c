@@ -44,6 +44,8 @@ static const struct index_spec indexes[] = {
     {"audit", "team_key_at", {"team_id", "key_id", "-at"}, false},
     {"audit", "at", {"at"}, false}, /* the retention purge: {at < cutoff} across teams */
     {"rate_counts", "until", {"until"}, false}, /* the hosts' reads and the purge */
+    /* The purge of kept idempotent answers (idempotency.h), the same way. */
+    {"idempotency_keys", "at", {"at"}, false},
 };
 
 /* Creates one index (createIndexes of a single spec); an existing one with the same

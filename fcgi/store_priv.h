@@ -1,6 +1,6 @@
 /* store_priv.h: what the store's own files share; nothing else includes it or mongoc.h.
- * Those files: store.c, store_audit.c, store_bson.c, store_docs.c, store_index.c, store_keys.c,
- * store_people.c, store_query.c, store_rate.c. */
+ * Those files: store.c, store_audit.c, store_bson.c, store_docs.c, store_idem.c, store_index.c,
+ * store_keys.c, store_people.c, store_query.c, store_rate.c. */
 #ifndef LOOPED_STORE_PRIV_H
 #define LOOPED_STORE_PRIV_H
 

@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "auth_check.h"
 #include "http.h"
+#include "idempotency.h"
 #include "keysync.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -76,13 +77,15 @@ static void worker_handle(struct worker *w, FCGX_Request *fcgx)
     struct response res;
     struct app_error err;
     struct principal who;
+    struct idem idem;
     const struct route *route = NULL;
     char allow[64];
-    int rc = -1;
+    int rc = -1, kept;
 
     memset(&res, 0, sizeof res);
     memset(&err, 0, sizeof err);
     who.known = false;
+    idem.active = false;
     if (http_request_init(&req, fcgx, &err) != 0)
         goto answer;
     req.ctx = ctx;
@@ -129,7 +132,14 @@ static void worker_handle(struct worker *w, FCGX_Request *fcgx)
     }
     if ((route->flags & ROUTE_BODY) && http_body_read(&req, ctx->cfg->max_body, &err) != 0)
         goto answer;
+    /* A request seen before gets its first answer again (1: in res; -1: in err). */
+    if ((route->flags & ROUTE_IDEMPOTENT) &&
+        (kept = idem_begin(ctx->store, &req, &idem, &res, &err)) != 0) {
+        rc = kept > 0 ? 0 : -1;
+        goto answer;
+    }
     rc = route->handler(&req, &res, &err);
+    idem_finish(ctx->store, &idem, rc, &res, &err);
 answer:
     if (who.known)
         audit_key_request(&req, &who.ka.key, rc == 0 ? res.status : error_status(err.code));

@@ -155,6 +155,23 @@ static json_t *body(json_t *schema, json_t *examples)
                      "application/merge-patch+json", media);
 }
 
+/* POST /v1/{resource}: idempotent with an Idempotency-Key (api.md §6.6), hence its header, the
+ * Idempotent-Replayed of a replay and the 409 of a request still in progress. */
+static json_t *create_operation(const struct resource *r, const char *opid, const char *summary,
+                                json_t *sec, const char *name, const char *input, json_t *examples)
+{
+    json_t *created = ok_response("Created.", ref("schemas", name), true), *res;
+
+    json_object_set_new(json_object_get(created, "headers"), "Idempotent-Replayed",
+                        ref("headers", "Idempotent-Replayed"));
+    res = responses("400 401 403 413 415 422 429 500 503", json_pack("{s:o}", "201", created));
+    json_object_set_new(res, "409", ref("responses", "IdempotencyInProgress"));
+    return json_pack("{s:s, s:[s], s:s, s:O, s:[o], s:o, s:o}", "operationId", opid, "tags",
+                     r->name, "summary", summary, "security", sec, "parameters",
+                     ref("parameters", "Idempotency-Key"), "requestBody",
+                     body(ref("schemas", input), examples), "responses", res);
+}
+
 static void add_resource(json_t *doc, const struct resource *r)
 {
     json_t *schemas = json_object_get(json_object_get(doc, "components"), "schemas");
@@ -222,14 +239,8 @@ static void add_resource(json_t *doc, const struct resource *r)
                                 ok_response("A page of objects.", ref("schemas", list), false)))));
     snprintf(summary, sizeof summary, "Create %s", r->name);
     snprintf(opid, sizeof opid, "create%s", name);
-    json_object_set_new(
-        ops, "post",
-        json_pack("{s:s, s:[s], s:s, s:O, s:o, s:o}", "operationId", opid, "tags", r->name,
-                  "summary", summary, "security", sec, "requestBody",
-                  body(ref("schemas", input), examples), "responses",
-                  responses("400 401 403 413 415 422 429 500 503",
-                            json_pack("{s:o}", "201",
-                                      ok_response("Created.", ref("schemas", name), true)))));
+    json_object_set_new(ops, "post",
+                        create_operation(r, opid, summary, sec, name, input, examples));
     json_object_set_new(paths, coll, ops);
 
     ops = json_pack("{s:[o]}", "parameters", ref("parameters", "id"));

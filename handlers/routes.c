@@ -38,7 +38,8 @@ static const struct route routes[] = {
      * list also takes the fields its schema marks filterable. */
     {"GET", "/v1/{resource}", handle_resource_list, ROUTE_KEY | ROUTE_FILTERS, SCOPE_READ,
      page_params},
-    {"POST", "/v1/{resource}", handle_resource_create, ROUTE_KEY | ROUTE_BODY, SCOPE_WRITE, NULL},
+    {"POST", "/v1/{resource}", handle_resource_create, ROUTE_KEY | ROUTE_BODY | ROUTE_IDEMPOTENT,
+     SCOPE_WRITE, NULL},
     {"GET", "/v1/{resource}/{id}", handle_resource_get, ROUTE_KEY, SCOPE_READ, NULL},
     {"PATCH", "/v1/{resource}/{id}", handle_resource_update, ROUTE_KEY | ROUTE_BODY, SCOPE_WRITE,
      NULL},

@@ -178,6 +178,18 @@ int main(void)
     ok(auth_mac("a", "x", 1, d1, 16) == 0 && auth_mac("b", "x", 1, d2, 16) == 0 &&
            memcmp(d1, d2, 16) != 0,
        "MACs are bound to their purpose");
+    {
+        /* FIPS 180-2's "abc", whole and in chunks (one of them empty). */
+        struct auth_chunk whole[] = {{"abc", 3}}, parts[] = {{"a", 1}, {"", 0}, {"bc", 2}};
+        char got[65];
+
+        ok(auth_sha256(whole, 1, d1) == 0, "sha256");
+        hex(d1, 32, got);
+        is_str(got, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+               "SHA-256 of abc");
+        ok(auth_sha256(parts, 3, d2) == 0 && memcmp(d1, d2, 32) == 0,
+           "SHA-256 of chunks is that of their concatenation");
+    }
     auth_wipe(key, sizeof key);
     ok(key[0] == 0 && key[52] == 0, "wipe");
     auth_thread_done();

@@ -60,6 +60,12 @@ int main(void)
        "statuses of api.md");
     is_str(error_code_name(ERR_CROSS_ORIGIN_REQUEST), "cross_origin_request", "code name");
     is_str(error_code_name((enum err_code)999), "internal_error", "out of range is internal");
+    ok(error_status(ERR_IDEMPOTENCY_KEY_REUSED) == 422, "idempotency_key_reused is a 422");
+    bad = 0;
+    for (int c = ERR_NONE + 1; c < ERR__COUNT; c++)
+        bad += error_code_parse(error_code_name((enum err_code)c)) != (enum err_code)c;
+    ok(bad == 0 && error_code_parse("nope") == ERR_NONE && error_code_parse("") == ERR_NONE,
+       "error_code_parse: every code's name back to the code, ERR_NONE for others");
 
     ok(error_set(&e, ERR_VALIDATION_FAILED, "Bad %s.", "input") == -1, "error_set returns -1");
     error_log(&e, "driver said: secret detail");

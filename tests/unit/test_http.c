@@ -82,6 +82,7 @@ int main(void)
                        "HTTP_X_REQUEST_ID=first",
                        "HTTP_X_REQUEST_ID=second",
                        "HTTP_X_API_KEY=",
+                       "HTTP_IDEMPOTENCY_KEY=",
                        "HTTP_USER_AGENT=ua/1",
                        "HTTP_HOST=a.example",
                        "REMOTE_USER=bob",
@@ -102,13 +103,15 @@ int main(void)
         is_str(req.remote_user, "bob", "the first of two same-named parameters wins");
         is_str(req.request_id, "first", "the first request id wins");
         ok(req.api_key && req.api_key[0] == '\0', "an empty X-API-Key is \"\", not absent");
+        ok(req.idempotency_key && req.idempotency_key[0] == '\0',
+           "an empty Idempotency-Key is \"\", not absent");
         http_request_free(&req);
     }
     {
         char *env[] = {NULL};
 
         ok(init(&req, env, &err) == 0 && req.method[0] == '\0' && req.remote_addr[0] == '\0' &&
-               req.api_key == NULL && req.path[0] == '\0',
+               req.api_key == NULL && req.idempotency_key == NULL && req.path[0] == '\0',
            "no parameters at all: every field empty, no key");
         http_request_free(&req);
     }
