@@ -215,6 +215,7 @@ static void *purger(void *arg)
 {
     int64_t next = util_mono_ms() + PURGE_FIRST_MS;
 
+    store_use_own_client();
     pthread_mutex_lock(&q.lock);
     while (!q.stopping) {
         struct timespec ts;
@@ -231,6 +232,7 @@ static void *purger(void *arg)
         pthread_cond_timedwait(&q.purge_wake, &q.lock, &ts);
     }
     pthread_mutex_unlock(&q.lock);
+    store_own_client_done();
     return NULL;
 }
 

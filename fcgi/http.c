@@ -166,7 +166,7 @@ int http_request_init(struct request *req, void *fcgx, struct app_error *err)
     {                                                                                              \
         name, sizeof(name) - 1, out, NULL                                                          \
     }
-    const char *rid, *cl, *uri;
+    const char *rid, *cl, *uri, *https, *rscheme;
     struct param_want want[] = {
         /* First, without an out: the key stays writable (auth_key_verify wipes it), and NULL
          * tells "no X-API-Key" from an empty one. */
@@ -184,6 +184,8 @@ int http_request_init(struct request *req, void *fcgx, struct app_error *err)
         WANT("CONTENT_TYPE", &req->content_type),
         WANT("CONTENT_LENGTH", &cl),
         WANT("HTTP_X_FORWARDED_FOR", &req->forwarded_for),
+        WANT("HTTPS", &https),
+        WANT("REQUEST_SCHEME", &rscheme),
     };
 #undef WANT
 
@@ -192,6 +194,8 @@ int http_request_init(struct request *req, void *fcgx, struct app_error *err)
     params_read(r, want, sizeof want / sizeof *want);
     req->api_key = want[0].val;
     req->client_addr = req->remote_addr;
+    req->scheme =
+        strcasecmp(https, "on") == 0 || strcasecmp(rscheme, "https") == 0 ? "https" : "http";
     req->idempotency_key = want[1].val;
     if (http_request_id_is_sane(rid)) {
         memcpy(req->request_id, rid, strlen(rid) + 1);

@@ -38,6 +38,7 @@ struct request {
     const char *origin;
     const char *host;
     const char *sec_fetch_site;
+    const char *scheme; /* "https" (HTTPS=on or REQUEST_SCHEME), else "http" */
     const char *content_type;
     char *api_key; /* X-API-Key in the library's buffer (wiped once digested), or NULL */
     const char *idempotency_key; /* Idempotency-Key, or NULL when absent (idempotency.h) */

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RL_MAGIC    0x4c4f4f50524c3031ull /* "LOOPRL01": the layout below, version 1 */
+#define RL_MAGIC    0x4c4f4f50524c3032ull /* "LOOPRL02": the layout below, version 2 */
 #define RL_PROBE    16                    /* slots looked at for a key before one is evicted */
 #define RL_RESERVED 1u                    /* a tag being written */
 
@@ -46,7 +46,8 @@ struct rl_table {
     uint32_t nslots, slot_size;
     _Atomic int32_t reporter;      /* pid holding the reporter lease, 0 none */
     _Atomic int64_t reporter_beat; /* its last heartbeat (wall ms) */
-    char pad[128 - 8 - 8 - 4 - 8 - 4];
+    _Atomic int64_t store_seen;    /* wall ms of the last probe's answer, negative if down */
+    char pad[128 - 8 - 8 - 4 - 8 - 8 - 4];
     struct rl_slot slots[RATELIMIT_SLOTS];
 };
 
@@ -307,6 +308,22 @@ void ratelimit_remote_set(const struct ratelimit_count *in, size_t n, int64_t no
         if (!(seen[i / 8] & (1u << (i % 8))) && atomic_load(&table->slots[i].remote) != 0)
             atomic_store(&table->slots[i].remote, 0);
     }
+}
+
+void ratelimit_store_seen(bool up, int64_t now_ms)
+{
+    if (table)
+        atomic_store_explicit(&table->store_seen, up ? now_ms : -now_ms, memory_order_relaxed);
+}
+
+int ratelimit_store_state(int64_t now_ms, int64_t max_age_ms)
+{
+    int64_t seen = table ? atomic_load_explicit(&table->store_seen, memory_order_relaxed) : 0;
+    int64_t at = seen < 0 ? -seen : seen;
+
+    if (seen == 0 || now_ms - at > max_age_ms)
+        return -1;
+    return seen > 0;
 }
 
 bool ratelimit_lease(int32_t pid, int64_t now_ms, int64_t stale_ms)

@@ -56,6 +56,12 @@ size_t ratelimit_changed(struct ratelimit_count *out, size_t max, int64_t now_ms
 /* Replaces the other hosts' sums with these (one entry per key, already summed over hosts). */
 void ratelimit_remote_set(const struct ratelimit_count *in, size_t n, int64_t now_ms);
 
+/* The host's view of the store, kept in the same shared table: each process's probe writes
+ * what its last ping saw (up or not, at now_ms); ratelimit_store_state tells a process that has
+ * not pinged yet: 1 up, 0 down, -1 unknown (no table, or no answer within max_age_ms). */
+void ratelimit_store_seen(bool up, int64_t now_ms);
+int ratelimit_store_state(int64_t now_ms, int64_t max_age_ms);
+
 /* Claims the host's reporter lease for pid unless a live other process holds it (heartbeat
  * within stale_ms); true if pid holds it now. */
 bool ratelimit_lease(int32_t pid, int64_t now_ms, int64_t stale_ms);

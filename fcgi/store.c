@@ -3,10 +3,25 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+#include "ratelimit.h"
+#include "util.h"
+
+#define PROBE_UP_MS      500  /* a ping this often while the store answers */
+#define PROBE_DOWN_MS    200  /* and this often while it does not */
+#define PROBE_TIMEOUT_MS 1000 /* the probe's own connect, selection and socket timeouts */
+#define PROBE_STATE_MAX_AGE_MS                                                                     \
+    2000 /* the host's state, for a process yet to probe, if this new                              \
+          */
 
 static pthread_once_t store_once = PTHREAD_ONCE_INIT;
+static struct store *circuit; /* the process's store, once its probe runs (one per process) */
+static bool circuit_down(struct store *st);
+static __thread bool background;      /* this thread uses st->bg */
+static __thread bool own_wanted;      /* this thread uses a client of its own (slow work) */
+static __thread mongoc_client_t *own; /* ... made on first use from bg_uri */
 
 /* The driver's own messages join our log at a matching level. Its debug chatter (connection
  * retries every heartbeat) stays out unless LOOPED_LOG_LEVEL=debug. */
@@ -43,15 +58,30 @@ int store_fail(struct app_error *err, const bson_error_t *be, const char *what)
     else if (be->code == 11000)
         code = ERR_CONFLICT;
     error_set(err, code, NULL);
+    /* A request that finds no server to talk to opens the circuit at once: the next ones fail
+     * in microseconds instead of each waiting out server selection, until the probe gets in.
+     * A read that timed out does not: it may only have been slow; the probe judges that. */
+    if (be->domain == MONGOC_ERROR_SERVER_SELECTION && !background && !own_wanted && circuit &&
+        !atomic_exchange(&circuit->down, true))
+        log_warn("store: not answering (%s); failing fast until the probe reaches it", what);
     return error_log(err, "store: %s: %s (domain %u, code %u)", what, be->message, be->domain,
                      be->code);
 }
 
-static __thread bool background; /* this thread uses st->bg */
-
 void store_use_background(void)
 {
     background = true;
+}
+
+void store_use_own_client(void)
+{
+    own_wanted = true;
+}
+
+void store_own_client_done(void)
+{
+    mongoc_client_destroy(own);
+    own = NULL;
 }
 
 mongoc_client_t *store_pop(struct store *st, struct app_error *err)
@@ -59,10 +89,22 @@ mongoc_client_t *store_pop(struct store *st, struct app_error *err)
     mongoc_client_t *c;
     bson_error_t be;
 
+    if (own_wanted) {
+        if (own == NULL) {
+            own = mongoc_client_new_from_uri_with_error(st->bg_uri, &be);
+            if (own == NULL) {
+                store_fail(err, &be, "own client");
+                return NULL;
+            }
+            mongoc_client_set_error_api(own, MONGOC_ERROR_API_VERSION_2);
+        }
+        return own;
+    }
+
     if (background) {
         pthread_mutex_lock(&st->bg_lock);
         if (st->bg == NULL) {
-            st->bg = mongoc_client_new_from_uri_with_error(st->uri, &be);
+            st->bg = mongoc_client_new_from_uri_with_error(st->bg_uri, &be);
             if (st->bg == NULL) {
                 pthread_mutex_unlock(&st->bg_lock);
                 store_fail(err, &be, "background client");
@@ -71,6 +113,11 @@ mongoc_client_t *store_pop(struct store *st, struct app_error *err)
             mongoc_client_set_error_api(st->bg, MONGOC_ERROR_API_VERSION_2);
         }
         return st->bg;
+    }
+    if (circuit_down(st)) {
+        error_set(err, ERR_UNAVAILABLE, NULL);
+        error_log(err, "store: down (the probe has not reached it since it stopped answering)");
+        return NULL;
     }
     c = mongoc_client_pool_pop(st->pool);
     if (c == NULL) {
@@ -82,6 +129,8 @@ mongoc_client_t *store_pop(struct store *st, struct app_error *err)
 
 void store_push(struct store *st, mongoc_client_t *c)
 {
+    if (c == own)
+        return;
     if (c == st->bg)
         pthread_mutex_unlock(&st->bg_lock);
     else
@@ -99,6 +148,7 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     struct store *st = NULL;
     bson_error_t be;
     int32_t t = (int32_t)cfg->db_timeout_ms;
+    bool user_socket;
 
     pthread_once(&store_once, store_global_init);
     *out = NULL;
@@ -111,6 +161,8 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
         pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&st->bg_lock, &a);
         pthread_mutexattr_destroy(&a);
+        pthread_mutex_init(&st->probe_lock, NULL);
+        pthread_cond_init(&st->probe_wake, NULL);
     }
     st->uri = mongoc_uri_new_with_error(cfg->mongodb_uri, &be);
     if (st->uri == NULL) {
@@ -123,8 +175,15 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     uri_default(st->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, t);
     uri_default(st->uri, MONGOC_URI_CONNECTTIMEOUTMS, t);
     uri_default(st->uri, MONGOC_URI_WAITQUEUETIMEOUTMS, t);
-    uri_default(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, t * 5 > 10000 ? t * 5 : 10000);
+    /* Request threads wait for a reply at most t (a frozen store costs a request t, then the
+     * circuit answers at once); the background threads' batches may take longer (below). */
+    user_socket = mongoc_uri_has_option(st->uri, MONGOC_URI_SOCKETTIMEOUTMS);
+    uri_default(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, t);
     uri_default(st->uri, MONGOC_URI_HEARTBEATFREQUENCYMS, 2000);
+    /* A read that timed out is not tried again on a request thread (that would double the
+     * wait): the client gets 503 with Retry-After and the circuit takes over. */
+    if (!mongoc_uri_has_option(st->uri, MONGOC_URI_RETRYREADS))
+        mongoc_uri_set_option_as_bool(st->uri, MONGOC_URI_RETRYREADS, false);
     /* Each popped client holds its own connection: a small pool keeps the store's connection
      * count at 4 per worker process (2 clients and the pool's monitor for the request threads
      * and the hourly retention purge, and the background client of the audit writer and the
@@ -134,6 +193,10 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     uri_default(st->uri, MONGOC_URI_MAXPOOLSIZE, 2);
     if (!mongoc_uri_has_option(st->uri, MONGOC_URI_APPNAME))
         mongoc_uri_set_appname(st->uri, "looped");
+    st->bg_uri = mongoc_uri_copy(st->uri);
+    if (!user_socket)
+        mongoc_uri_set_option_as_int32(st->bg_uri, MONGOC_URI_SOCKETTIMEOUTMS,
+                                       t * 5 > 10000 ? t * 5 : 10000);
     st->pool = mongoc_client_pool_new_with_error(st->uri, &be);
     if (st->pool == NULL) {
         error_set(err, ERR_INTERNAL, NULL);
@@ -153,12 +216,105 @@ void store_close(struct store *st)
 {
     if (st == NULL)
         return;
+    store_circuit_stop(st);
     mongoc_client_destroy(st->bg);
     pthread_mutex_destroy(&st->bg_lock);
+    pthread_mutex_destroy(&st->probe_lock);
+    pthread_cond_destroy(&st->probe_wake);
     mongoc_client_pool_destroy(st->pool);
     mongoc_uri_destroy(st->uri);
+    mongoc_uri_destroy(st->bg_uri);
     bson_free(st->db);
     bson_free(st);
+}
+
+static mongoc_client_t *probe_client(const mongoc_uri_t *uri)
+{
+    mongoc_client_t *c = mongoc_client_new_from_uri(uri);
+
+    if (c)
+        mongoc_client_set_error_api(c, MONGOC_ERROR_API_VERSION_2);
+    return c;
+}
+
+/* The probe: its own client (never waiting behind the request threads or the background
+ * threads) with short timeouts, pinging every PROBE_UP_MS, or PROBE_DOWN_MS while down. After
+ * a failure the client is replaced: a single-threaded client waits out a 5 s cooldown before it
+ * tries a server that failed again, and recovery must be seen sooner. Each answer also goes to
+ * the host's shared state (ratelimit.h), which a process that has not probed yet goes by. */
+static void *probe_run(void *arg)
+{
+    struct store *st = arg;
+    mongoc_uri_t *uri = mongoc_uri_copy(st->uri);
+    mongoc_client_t *c = NULL;
+    bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
+
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, PROBE_TIMEOUT_MS);
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, PROBE_TIMEOUT_MS);
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, PROBE_TIMEOUT_MS);
+    mongoc_uri_set_option_as_bool(uri, MONGOC_URI_SERVERSELECTIONTRYONCE, true);
+    while (!atomic_load(&st->probe_stop)) {
+        bson_error_t be = {0};
+        bool ok;
+        struct timespec until;
+
+        if (c == NULL)
+            c = probe_client(uri);
+        ok = c && mongoc_client_command_simple(c, "admin", cmd, NULL, NULL, &be);
+        if (!ok) {
+            mongoc_client_destroy(c);
+            c = NULL;
+        }
+        ratelimit_store_seen(ok, util_now_ms());
+        if (ok && atomic_exchange(&st->down, false))
+            log_info("store: answering again");
+        else if (!ok && !atomic_exchange(&st->down, true))
+            log_warn("store: not answering the probe: %s; failing fast", be.message);
+        atomic_store(&st->probed, true);
+        util_deadline(&until, atomic_load(&st->down) ? PROBE_DOWN_MS : PROBE_UP_MS);
+        pthread_mutex_lock(&st->probe_lock);
+        if (!atomic_load(&st->probe_stop))
+            pthread_cond_timedwait(&st->probe_wake, &st->probe_lock, &until);
+        pthread_mutex_unlock(&st->probe_lock);
+    }
+    mongoc_client_destroy(c);
+    mongoc_uri_destroy(uri);
+    bson_destroy(cmd);
+    return NULL;
+}
+
+/* Down by the probe's last ping; before it has pinged, by the host's (another process's). */
+static bool circuit_down(struct store *st)
+{
+    if (atomic_load_explicit(&st->probed, memory_order_relaxed))
+        return atomic_load_explicit(&st->down, memory_order_relaxed);
+    return atomic_load_explicit(&st->probing, memory_order_relaxed) &&
+           ratelimit_store_state(util_now_ms(), PROBE_STATE_MAX_AGE_MS) == 0;
+}
+
+int store_circuit_start(struct store *st)
+{
+    atomic_store(&st->probe_stop, false);
+    if (pthread_create(&st->probe, NULL, probe_run, st) != 0)
+        return -1;
+    atomic_store(&st->probing, true);
+    circuit = st;
+    return 0;
+}
+
+void store_circuit_stop(struct store *st)
+{
+    if (st == NULL || !atomic_load(&st->probing))
+        return;
+    pthread_mutex_lock(&st->probe_lock);
+    atomic_store(&st->probe_stop, true);
+    pthread_cond_signal(&st->probe_wake);
+    pthread_mutex_unlock(&st->probe_lock);
+    pthread_join(st->probe, NULL); /* within a ping's timeout */
+    circuit = NULL;
+    atomic_store(&st->probing, false);
+    atomic_store(&st->probed, false);
+    atomic_store(&st->down, false);
 }
 
 int store_ping(struct store *st, struct app_error *err)
@@ -168,6 +324,17 @@ int store_ping(struct store *st, struct app_error *err)
     bson_error_t be;
     int ret = -1;
 
+    /* With a probe that has pinged once, the answer is its last ping: instant, whatever the
+     * store does. */
+    if (atomic_load(&st->probed) ||
+        (atomic_load(&st->probing) &&
+         ratelimit_store_state(util_now_ms(), PROBE_STATE_MAX_AGE_MS) >= 0)) {
+        bson_destroy(cmd);
+        if (!circuit_down(st))
+            return 0;
+        error_set(err, ERR_UNAVAILABLE, NULL);
+        return error_log(err, "store: the probe's last ping failed");
+    }
     c = store_pop(st, err);
     if (c == NULL)
         goto done;

@@ -24,11 +24,28 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
  * whatever the request threads are doing). Cannot fail: the client is made on first use. */
 void store_use_background(void);
 
+/* The calling thread (the hourly retention purge) uses a client of its own from now on, with
+ * the background threads' longer socket timeout: its deletes may take long, and must neither
+ * hold a request client nor the background lock. store_own_client_done, before the thread
+ * exits, destroys it. Neither can fail (the client is made on first use). */
+void store_use_own_client(void);
+void store_own_client_done(void);
+
+/* The circuit (a worker's store): a thread pings the server every 500 ms (every 200 ms while
+ * it does not answer) over a client of its own with 1 s timeouts. While the last ping failed,
+ * or since a request thread's call found the server unreachable, request threads fail at once
+ * with unavailable, and store_ping answers from the probe's state without a round trip; the
+ * first ping that works closes it. store_circuit_start returns 0 or -1 (no thread: every call
+ * waits out its own timeouts, as without a circuit); store_circuit_stop joins the thread and
+ * accepts a store without one. */
+int store_circuit_start(struct store *st);
+void store_circuit_stop(struct store *st);
+
 /* Destroys the pool; accepts NULL. No client may be in use. */
 void store_close(struct store *st);
 
-/* Round trip to the server. 0 when it answers; -1 with err unavailable otherwise, within
- * about LOOPED_DB_TIMEOUT_MS. */
+/* Round trip to the server (or, with a circuit, its probe's last answer, at once). 0 when it
+ * answers; -1 with err unavailable otherwise, within about LOOPED_DB_TIMEOUT_MS. */
 int store_ping(struct store *st, struct app_error *err);
 
 /* store_index.c: the collections' indexes */

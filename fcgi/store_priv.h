@@ -15,10 +15,19 @@
 struct store {
     mongoc_client_pool_t *pool;
     mongoc_uri_t *uri;
+    mongoc_uri_t *bg_uri; /* uri with the background threads' longer socket timeout */
     char *db;
     mongoc_client_t *bg;          /* the background threads' client, made on first use */
     pthread_mutex_t bg_lock;      /* held from store_pop to store_push of bg */
     atomic_bool digests_complete; /* every key has its digest document (keysync.c checks) */
+    /* The circuit (store.c): down while the probe's last ping failed, or since a request's
+     * driver error said the server cannot be reached; request threads then fail at once. */
+    atomic_bool down;
+    atomic_bool probing, probe_stop;
+    atomic_bool probed; /* the probe has pinged once: store_ping answers from its state */
+    pthread_t probe;
+    pthread_mutex_t probe_lock; /* with probe_wake: a stop wakes the probe at once */
+    pthread_cond_t probe_wake;
 };
 
 /* Sets err from a driver error (unavailable, conflict or internal) with the driver's text

@@ -34,7 +34,7 @@ struct worker {
 };
 
 /* A state-changing request from a browser page of another site (api.md §2): its Origin names
- * another host, or the browser says so in Sec-Fetch-Site. Requests without Origin (curl,
+ * another scheme or host, or the browser says so in Sec-Fetch-Site. Requests without Origin (curl,
  * scripts) are not cross-origin. */
 static bool worker_cross_origin(const struct request *req)
 {
@@ -46,8 +46,11 @@ static bool worker_cross_origin(const struct request *req)
         return true;
     if (req->origin[0] == '\0')
         return false;
+    /* The whole origin: scheme too (https://host is not the page of http://host). */
     host = strstr(req->origin, "://");
-    return host == NULL || strcasecmp(host + 3, req->host) != 0;
+    return host == NULL || (size_t)(host - req->origin) != strlen(req->scheme) ||
+           strncasecmp(req->origin, req->scheme, strlen(req->scheme)) != 0 ||
+           strcasecmp(host + 3, req->host) != 0;
 }
 
 /* A person on a team's endpoint: a member, and an OWNER or ADMIN where the route says so.
@@ -285,6 +288,8 @@ int worker_run(const struct config *cfg, const struct app *app, int listen_fd, i
         log_error("%s", err.log);
         goto done;
     }
+    if (store_circuit_start(w.ctx.store) != 0)
+        log_warn("store: no probe thread; requests wait out the store's timeouts");
     auth_check_init(cfg);
     if (audit_start(w.ctx.store, cfg) != 0) {
         log_error("audit: cannot start the writer thread");

@@ -116,6 +116,8 @@ def deployment(request, stack):
 def store_up(stack):
     """Makes sure the store runs when the test ends, whatever the test did to it."""
     yield stack.store
+    if getattr(stack.store, "frozen", False):
+        stack.store.thaw()
     if not stack.store.running:
         stack.store.start()
 

@@ -427,6 +427,19 @@ def test_cross_origin_state_change_403(deployment, stack, headers):
     assert r.status_code == 200, r.text
 
 
+def test_origin_of_the_other_scheme_403(deployment, stack):
+    """https://host:port is another origin than the page of http://host:port (the scheme counts)."""
+    d = deployment
+    other = d.url.replace("http://", "https://", 1)
+    r = person(d, stack, "POST", keys_url(), headers={"Origin": other},
+               json={"name": f"other scheme {token()}", "permission": "read_all"})
+    assert_error(r, 403, "cross_origin_request")
+    r = person(d, stack, "POST", keys_url(), headers={"Origin": d.url.replace("http://", "HTTP://", 1)},
+               json={"name": f"same origin, scheme in capitals {token()}", "permission": "read_all"})
+    assert r.status_code == 201, r.text
+    RAW_KEYS.append(r.json()["key"])
+
+
 def test_same_origin_state_change_allowed(deployment, stack):
     d = deployment
     for headers in ({"Origin": d.url}, {"Sec-Fetch-Site": "same-origin"}, {}):

@@ -9,6 +9,7 @@ Environment:
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -41,6 +42,7 @@ class Store:
         self.datadir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.proc = None
+        self.frozen = False
 
     @property
     def uri(self):
@@ -70,6 +72,15 @@ class Store:
     def stop(self):
         stop_process(self.proc)
         wait_until(lambda: not self._accepting(), 10, "FerretDB's port to close")
+
+    def freeze(self):
+        """SIGSTOP: the port still accepts, nothing answers (a hung server, not a dead one)."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+        self.frozen = False
 
     @property
     def running(self):
