@@ -757,6 +757,16 @@ def test_create_with_rate_limit_and_allowed_ips(pages, deployment, stack):
     axe_check(page, "details with a rate limit and allowed IPs")
     people(d, stack).delete(d.url + f"/v1/teams/acme/api-keys/{created['id']}", timeout=15)
 
+    # At 375 px the revealed inputs wrap inside the dialog: nothing scrolls sideways.
+    phone = pages.open(viewport=PHONE)
+    phone.get_by_role("button", name="Create API Key").click()
+    phone_dialog = phone.locator("#create-dialog")
+    phone_dialog.get_by_role("checkbox", name="Limit requests").check()
+    expect(phone_dialog.get_by_label("Time unit")).to_be_visible()
+    phone_dialog.get_by_label("Allowed IP addresses").fill("2001:db8:ffff:ffff:ffff:ffff:ffff:0/112")
+    assert phone_dialog.evaluate("el => el.scrollWidth <= el.clientWidth"), "the dialog scrolls sideways at 375 px"
+    shot(phone, d, "create-dialog-limits-375")
+
 
 def test_allowed_ips_inline_validation_and_server_refusal(pages, deployment):
     page = pages.open()
