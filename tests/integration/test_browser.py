@@ -661,3 +661,248 @@ def test_table_with_every_status_screenshots(pages, deployment, stack):
         axe_check(page, f"{what} with every status")
     for k in made:
         s.delete(d.url + f"/v1/teams/acme/api-keys/{k['id']}", timeout=15)
+
+
+# --- rate limit and allowed IPs (api.md §6.1, §6.2) ------------------------------------------
+
+
+def key_posts(page):
+    """Records every create request the page sends (to prove the page refused before sending)."""
+    sent = []
+    page.on("request", lambda r: sent.append(r) if r.method == "POST" and r.url.endswith("/api-keys") else None)
+    return sent
+
+
+def api_key(d, stack, key_id):
+    r = people(d, stack).get(d.url + f"/v1/teams/acme/api-keys/{key_id}", timeout=15)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_create_with_rate_limit_and_allowed_ips(pages, deployment, stack):
+    d = deployment
+    name = f"Office integration {uuid.uuid4().hex[:8]}"
+    page = pages.open()
+    page.get_by_role("button", name="Create API Key").click()
+    dialog = page.locator("#create-dialog")
+    dialog.get_by_label("Name", exact=True).fill(name)
+    dialog.get_by_role("radio", name="Read All", exact=True).check()
+
+    # Keyboard only: Space ticks "Limit requests", which reveals the inputs; Tab moves through them.
+    limit = dialog.get_by_role("checkbox", name="Limit requests")
+    requests_in = dialog.get_by_label("Maximum requests")
+    expect(limit).not_to_be_checked()
+    expect(requests_in).to_be_hidden()
+    limit.focus()
+    page.keyboard.press("Space")
+    expect(limit).to_be_checked()
+    expect(requests_in).to_be_visible()
+    expect(requests_in).to_be_focused()
+    page.keyboard.type("100")
+    page.keyboard.press("Tab")
+    per = dialog.get_by_label("Per", exact=True)
+    expect(per).to_be_focused()
+    expect(per).to_have_value("1")
+    page.keyboard.press("Tab")
+    unit = dialog.get_by_label("Time unit")
+    expect(unit).to_be_focused()
+    expect(unit).to_have_value("60")  # minute by default
+    page.keyboard.press("Tab")
+    ips = dialog.get_by_label("Allowed IP addresses")
+    expect(ips).to_be_focused()
+    # Two blocks, written un-normalised, and the first one again under another spelling.
+    page.keyboard.type("203.0.113.7/24")
+    page.keyboard.press("Enter")
+    page.keyboard.type("2001:DB8::1/32, 203.0.113.99/24")
+    page.keyboard.press("Tab")  # leaving the field checks it: nothing to say
+    expect(dialog.locator(".field-error:visible")).to_have_count(0)
+    expect(ips).not_to_have_attribute("aria-invalid", "true")
+    shot(page, d, "create-dialog-limits")
+    axe_check(page, "create dialog with a rate limit and allowed IPs")
+
+    with page.expect_response(lambda r: r.url.endswith("/api-keys") and r.request.method == "POST") as resp:
+        dialog.get_by_role("button", name="Create", exact=True).click()
+    assert resp.value.status == 201, resp.value.text()
+    sent = resp.value.request.post_data_json
+    assert sent["rate_limit"] == {"requests": 100, "per_seconds": 60}, sent
+    assert sent["allowed_ips"] == ["203.0.113.7/24", "2001:DB8::1/32", "203.0.113.99/24"], sent
+    created = resp.value.json()
+    page.get_by_role("button", name="I have copied it, close").click()
+
+    # The API holds exactly the normalised values.
+    k = api_key(d, stack, created["id"])
+    assert k["rate_limit"] == {"requests": 100, "per_seconds": 60}, k
+    assert k["allowed_ips"] == ["203.0.113.0/24", "2001:db8::/32"], k
+    # ... and enforces them: this test runs from 127.0.0.1, outside the list.
+    res = key_self(d, created["key"])
+    assert res.status_code == 403 and res.json()["error"]["code"] == "ip_not_allowed", res.text
+
+    # The row's markers: words, with the details in a title and for screen readers.
+    search(page, name)
+    r = row(page, name)
+    limited = r.locator(".tag", has_text="Limited")
+    restricted = r.locator(".tag", has_text="IP-restricted")
+    expect(limited).to_be_visible()
+    expect(restricted).to_be_visible()
+    expect(limited).to_have_attribute("title", "Rate limit: 100 requests per minute")
+    expect(restricted).to_have_attribute("title", "Allowed from 203.0.113.0/24, 2001:db8::/32")
+    expect(limited.locator(".visually-hidden")).to_have_text("(Rate limit: 100 requests per minute)")
+    shot(page, d, "table-limits")
+
+    open_menu_item(page, name, "View Details")
+    facts = page.locator("#details-facts")
+    expect(facts.locator("dt", has_text="Rate limit").locator("xpath=following-sibling::dd[1]")).to_have_text("100 requests per minute")
+    ips_dd = facts.locator("dt", has_text="Allowed IP addresses").locator("xpath=following-sibling::dd[1]")
+    expect(ips_dd.locator("li")).to_have_text(["203.0.113.0/24", "2001:db8::/32"])
+    axe_check(page, "details with a rate limit and allowed IPs")
+    people(d, stack).delete(d.url + f"/v1/teams/acme/api-keys/{created['id']}", timeout=15)
+
+    # At 375 px the revealed inputs wrap inside the dialog: nothing scrolls sideways.
+    phone = pages.open(viewport=PHONE)
+    phone.get_by_role("button", name="Create API Key").click()
+    phone_dialog = phone.locator("#create-dialog")
+    phone_dialog.get_by_role("checkbox", name="Limit requests").check()
+    expect(phone_dialog.get_by_label("Time unit")).to_be_visible()
+    phone_dialog.get_by_label("Allowed IP addresses").fill("2001:db8:ffff:ffff:ffff:ffff:ffff:0/112")
+    assert phone_dialog.evaluate("el => el.scrollWidth <= el.clientWidth"), "the dialog scrolls sideways at 375 px"
+    shot(phone, d, "create-dialog-limits-375")
+
+
+def test_allowed_ips_inline_validation_and_server_refusal(pages, deployment):
+    page = pages.open()
+    sent = key_posts(page)
+    page.get_by_role("button", name="Create API Key").click()
+    dialog = page.locator("#create-dialog")
+    name_input = dialog.get_by_label("Name", exact=True)
+    name = f"Validation check {uuid.uuid4().hex[:8]}"
+    name_input.fill(name)
+    dialog.get_by_role("radio", name="Read All", exact=True).check()
+    ips = dialog.get_by_label("Allowed IP addresses")
+    error = dialog.locator(f"#{ips.get_attribute('id')}-error")
+    assert error.get_attribute("id") in ips.get_attribute("aria-describedby").split()
+
+    # Inline: leaving the field with a wrong entry says so at once.
+    ips.fill("example.com")
+    page.keyboard.press("Tab")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("Line 1: “example.com” is not an IPv4 or IPv6 address or CIDR block.")
+    expect(ips).to_have_attribute("aria-invalid", "true")
+    ips.fill("192.0.2.1")  # typing clears the message
+    expect(error).to_be_hidden()
+    expect(ips).not_to_have_attribute("aria-invalid", "true")
+
+    # On submit: each wrong line named, nothing sent, focus on the field with the first one selected.
+    ips.fill("10.0.0.0/33\nexample.com\n192.0.2.1")
+    dialog.get_by_role("button", name="Create", exact=True).click()
+    expect(error.locator(".error-line")).to_have_text([
+        "Line 1: “10.0.0.0/33” has a prefix length out of range (IPv4: 0 to 32).",
+        "Line 2: “example.com” is not an IPv4 or IPv6 address or CIDR block.",
+    ])
+    expect(ips).to_have_attribute("aria-invalid", "true")
+    expect(ips).to_be_focused()
+    assert page.evaluate("() => document.activeElement.value.slice(document.activeElement.selectionStart,"
+                         " document.activeElement.selectionEnd)") == "10.0.0.0/33"
+    expect(dialog.locator("#create-error")).to_contain_text("correct the fields")
+    axe_check(page, "create dialog with allowed-IP errors")
+
+    # A rate limit out of range is refused in the page too.
+    dialog.get_by_role("checkbox", name="Limit requests").check()
+    dialog.get_by_label("Maximum requests").fill("0")
+    dialog.get_by_label("Per", exact=True).fill("2")
+    dialog.get_by_label("Time unit").select_option("86400")
+    ips.fill("")
+    dialog.get_by_role("button", name="Create", exact=True).click()
+    req_error = dialog.locator(f"#{dialog.get_by_label('Maximum requests').get_attribute('id')}-error")
+    per_error = dialog.locator(f"#{dialog.get_by_label('Per', exact=True).get_attribute('id')}-error")
+    expect(req_error).to_contain_text("from 1 to 1,000,000")
+    expect(per_error).to_contain_text("at most 1 day")
+    expect(dialog.get_by_label("Maximum requests")).to_be_focused()
+    expect(dialog.get_by_label("Maximum requests")).to_have_attribute("aria-invalid", "true")
+    axe_check(page, "create dialog with rate-limit errors")
+    assert sent == [], [r.post_data for r in sent]
+    dialog.get_by_role("checkbox", name="Limit requests").uncheck()
+
+    # The server has the last word: an IPv4-mapped block's prefix counts the 96 mapping bits,
+    # which the page's shape check lets through; the server's allowed_ips[1] lands on line 2.
+    ips.fill("192.0.2.1\n::ffff:10.0.0.0/64")
+    with page.expect_response(lambda r: r.url.endswith("/api-keys") and r.request.method == "POST") as resp:
+        dialog.get_by_role("button", name="Create", exact=True).click()
+    assert resp.value.status == 400, resp.value.text()
+    body = resp.value.json()["error"]
+    assert body["code"] == "validation_failed"
+    assert [x["field"] for x in body["details"]] == ["allowed_ips[1]"], body
+    expect(error.locator(".error-line")).to_have_text(["Line 2: “::ffff:10.0.0.0/64” has a prefix length out of range."])
+    expect(ips).to_have_attribute("aria-invalid", "true")
+    expect(ips).to_be_focused()
+    expect(name_input).to_have_value(name)
+    expect(ips).to_have_value("192.0.2.1\n::ffff:10.0.0.0/64")
+    axe_check(page, "create dialog with the server's allowed-IP error")
+    assert len(sent) == 1
+    dialog.get_by_role("button", name="Cancel").click()
+    search(page, name)
+    expect(row(page, name)).to_have_count(0)
+
+
+def test_edit_clears_rate_limit_and_allowed_ips(pages, deployment, stack):
+    d = deployment
+    name = f"Nightly export {uuid.uuid4().hex[:8]}"
+    s = people(d, stack)
+    res = s.post(d.url + "/v1/teams/acme/api-keys", timeout=15, json={
+        "name": name, "permission": "read_all",
+        "rate_limit": {"requests": 1000, "per_seconds": 7200}, "allowed_ips": ["198.51.100.0/24", "2001:db8::1"]})
+    assert res.status_code == 201, res.text
+    key_id = res.json()["id"]
+
+    page = pages.open()
+    search(page, name)
+    r = row(page, name)
+    expect(r.locator(".tag")).to_have_text([re.compile("^Limited"), re.compile("^IP-restricted")])
+    open_menu_item(page, name, "View Details")
+    details = page.locator("#details-dialog")
+    facts = details.locator("#details-facts")
+    expect(facts.locator("dt", has_text="Rate limit").locator("xpath=following-sibling::dd[1]")).to_have_text("1,000 requests per 2 hours")
+    details.get_by_role("button", name="Edit", exact=True).click()
+    form = details.locator("#edit-form")
+    limit = form.get_by_role("checkbox", name="Limit requests")
+    ips = form.get_by_label("Allowed IP addresses")
+
+    # Pre-filled with the current values.
+    expect(limit).to_be_checked()
+    expect(form.get_by_label("Maximum requests")).to_have_value("1000")
+    expect(form.get_by_label("Per", exact=True)).to_have_value("2")
+    expect(form.get_by_label("Time unit")).to_have_value("3600")
+    expect(form.get_by_label("Time unit").locator("option:checked")).to_have_text("hours")
+    expect(ips).to_have_value("198.51.100.0/24\n2001:db8::1")
+    axe_check(page, "edit dialog with a rate limit and allowed IPs")
+
+    # Clearing both: unticked is null, an empty text area is [].
+    limit.focus()
+    page.keyboard.press("Space")
+    expect(limit).not_to_be_checked()
+    expect(form.get_by_label("Maximum requests")).to_be_hidden()
+    ips.fill("")
+    with page.expect_response(lambda x: x.request.method == "PATCH") as resp:
+        form.get_by_role("button", name="Save Changes").click()
+    assert resp.value.status == 200, resp.value.text()
+    assert resp.value.request.post_data_json == {"rate_limit": None, "allowed_ips": []}
+    expect(form).to_be_hidden()
+
+    k = api_key(d, stack, key_id)
+    assert k["rate_limit"] is None and k["allowed_ips"] == [], k
+    expect(facts.locator("dt", has_text="Rate limit").locator("xpath=following-sibling::dd[1]")).to_have_text("None")
+    expect(facts.locator("dt", has_text="Allowed IP addresses").locator("xpath=following-sibling::dd[1]")).to_have_text("Anywhere")
+    details.get_by_role("button", name="Close", exact=True).first.click()
+    expect(row(page, name).locator(".tag")).to_have_count(0)
+
+    # Saving again without a change sends nothing.
+    open_menu_item(page, name, "View Details")
+    details.get_by_role("button", name="Edit", exact=True).click()
+    expect(limit).not_to_be_checked()
+    expect(ips).to_have_value("")
+    patches = []
+    page.on("request", lambda x: patches.append(x) if x.method == "PATCH" else None)
+    form.get_by_role("button", name="Save Changes").click()
+    expect(form).to_be_hidden()
+    expect(page.locator("#page-status")).to_have_text("Nothing was changed.")
+    assert patches == []
+    s.delete(d.url + f"/v1/teams/acme/api-keys/{key_id}", timeout=15)

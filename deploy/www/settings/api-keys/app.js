@@ -16,7 +16,19 @@ const PERMISSIONS = [
 ];
 const PERMISSION_LABEL = Object.fromEntries(PERMISSIONS.map((p) => [p.value, p.label]));
 const STATUS_LABEL = {active: 'Active', expired: 'Expired', revoked: 'Revoked'};
-const FIELD_LABEL = {name: 'Name', permission: 'Permission set', scopes: 'Scopes', expires_at: 'Expiration date'};
+const FIELD_LABEL = {name: 'Name', permission: 'Permission set', scopes: 'Scopes', expires_at: 'Expiration date',
+  rate_limit: 'Rate limit', 'rate_limit.requests': 'Maximum requests',
+  'rate_limit.per_seconds': 'Time window in seconds', allowed_ips: 'Allowed IP addresses'};
+// The rate limit's time window is typed as a count of one of these units (api.md §6.1: per_seconds ≤ 1 day).
+const RATE_UNITS = [
+  {seconds: 1, one: 'second', many: 'seconds'},
+  {seconds: 60, one: 'minute', many: 'minutes'},
+  {seconds: 3600, one: 'hour', many: 'hours'},
+  {seconds: 86400, one: 'day', many: 'days'},
+];
+const RATE_MAX_REQUESTS = 1000000;
+const RATE_MAX_SECONDS = 86400;
+const IPS_MAX = 100;
 
 const $ = (id) => document.getElementById(id);
 
@@ -114,6 +126,76 @@ function scopeSummary(scopes) {
     const [res, access] = s.split(':');
     return `${resourceTitle(res)}: ${access}`;
   }).join(' · ');
+}
+
+const countFmt = new Intl.NumberFormat('en-US');
+
+/** The window as its largest whole unit: 60 → {count: 1, unit: minute}, 90 → {count: 90, unit: second}. */
+function rateWindow(perSeconds) {
+  for (const u of [...RATE_UNITS].reverse()) {
+    if (perSeconds % u.seconds === 0) return {count: perSeconds / u.seconds, unit: u};
+  }
+  return {count: perSeconds, unit: RATE_UNITS[0]};
+}
+
+/** "100 requests per minute", "1 request per 30 seconds", "None". */
+function rateText(rl) {
+  if (!rl) return 'None';
+  const {count, unit} = rateWindow(rl.per_seconds);
+  const what = `${countFmt.format(rl.requests)} ${rl.requests === 1 ? 'request' : 'requests'}`;
+  return count === 1 ? `${what} per ${unit.one}` : `${what} per ${countFmt.format(count)} ${unit.many}`;
+}
+
+/**
+ * The entries of the allowed-IPs text: one per line, or separated by commas or spaces.
+ * Each is {text, line (1-based), start, end} (offsets in the text, to select it).
+ */
+function ipEntries(text) {
+  const out = [];
+  const re = /[^\s,]+/g;
+  let m;
+  while ((m = re.exec(text)) !== null) {
+    const line = text.slice(0, m.index).split('\n').length;
+    out.push({text: m[0], line, start: m.index, end: m.index + m[0].length});
+  }
+  return out;
+}
+
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const HEX_GROUP_RE = /^[0-9A-Fa-f]{1,4}$/;
+
+function isIPv6(s) {
+  const halves = s.split('::');
+  if (halves.length > 2) return false;
+  const groups = (part) => (part === '' ? [] : part.split(':'));
+  const all = halves.flatMap(groups);
+  let count = 0;
+  for (let i = 0; i < all.length; i++) {
+    const g = all[i];
+    if (HEX_GROUP_RE.test(g)) count += 1;
+    else if (i === all.length - 1 && IPV4_RE.test(g)) count += 2;  // ::ffff:192.0.2.1
+    else return false;
+  }
+  // The IPv4 tail must be the very last thing ("1::192.0.2.1", not "::192.0.2.1:1" nor "1.2.3.4::").
+  if (halves.length === 2 && halves[1] === '' && all.length && all[all.length - 1].includes('.')) return false;
+  return halves.length === 2 ? count < 8 : count === 8;
+}
+
+/**
+ * The shape check of one entry, the same rules as the server's (inet_pton and a prefix of 0–32
+ * or 0–128): null when it looks right, else why not, in the server's words. The server has the
+ * last word (for instance on the prefix of an IPv4-mapped IPv6 block).
+ */
+function ipProblem(entry) {
+  const slash = entry.indexOf('/');
+  const addr = slash < 0 ? entry : entry.slice(0, slash);
+  const v4 = IPV4_RE.test(addr);
+  if (!v4 && !isIPv6(addr)) return 'is not an IPv4 or IPv6 address or CIDR block';
+  if (slash < 0) return null;
+  const prefix = entry.slice(slash + 1);
+  if (!/^(0|[1-9]\d{0,2})$/.test(prefix)) return 'has a prefix length that is not a number';
+  if (Number(prefix) > (v4 ? 32 : 128)) return `has a prefix length out of range (${v4 ? 'IPv4: 0 to 32' : 'IPv6: 0 to 128'})`;
+  return null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,7 +364,56 @@ function keyForm(container, {mode}) {
     h('div', {class: 'inline'}, expires, clearBtn),
     fieldError('expires_at', 'expires'));
 
-  container.replaceChildren(nameField, permSet, scopesSet, expiresField);
+  // rate limit: "Limit requests" reveals "N requests per M unit"
+  const rateOn = h('input', {type: 'checkbox', id: `${p}-rate-on`, 'aria-controls': `${p}-rate-inputs`,
+    'aria-describedby': `${p}-rate-hint ${p}-rate-error`});
+  const rateReq = h('input', {id: `${p}-rate-requests`, type: 'number', min: 1, max: RATE_MAX_REQUESTS, step: 1,
+    inputmode: 'numeric', class: 'num', 'aria-describedby': `${p}-rate-requests-error`});
+  const ratePer = h('input', {id: `${p}-rate-per`, type: 'number', min: 1, step: 1, inputmode: 'numeric',
+    class: 'num', 'aria-describedby': `${p}-rate-per-error`});
+  const rateUnit = h('select', {id: `${p}-rate-unit`, 'aria-describedby': `${p}-rate-per-error`},
+    RATE_UNITS.map((u) => h('option', {value: u.seconds}, u.one)));
+  const rateInputs = h('div', {class: 'rate-inputs', id: `${p}-rate-inputs`, hidden: true},
+    h('div', {class: 'field-inline'}, h('label', {for: rateReq.id}, 'Maximum requests'), rateReq),
+    h('div', {class: 'field-inline'}, h('label', {for: ratePer.id}, 'Per'),
+      h('div', {class: 'inline'}, ratePer,
+        h('label', {for: rateUnit.id, class: 'visually-hidden'}, 'Time unit'), rateUnit)));
+  const rateSet = h('fieldset', {class: 'field rate'},
+    h('legend', {}, 'Rate limit ', h('span', {class: 'optional'}, '(optional)')),
+    h('p', {class: 'hint', id: `${p}-rate-hint`},
+      'Requests over the limit are refused with 429 until the time window has passed. '
+      + 'Leave unticked for no limit.'),
+    h('div', {class: 'check'}, rateOn, h('label', {for: rateOn.id}, 'Limit requests')),
+    rateInputs,
+    fieldError('rate_limit.requests', 'rate-requests'),
+    fieldError('rate_limit.per_seconds', 'rate-per'),
+    fieldError('rate_limit', 'rate'));
+
+  function syncRate() {
+    show(rateInputs, rateOn.checked);
+    const many = ratePer.value.trim() !== '1';
+    for (const [i, u] of RATE_UNITS.entries()) rateUnit.options[i].textContent = many ? u.many : u.one;
+  }
+  rateOn.addEventListener('change', () => {
+    syncRate();
+    for (const k of ['rate_limit', 'rate_limit.requests', 'rate_limit.per_seconds']) clearField(k);
+    if (rateOn.checked && !rateReq.value) rateReq.focus();
+  });
+  ratePer.addEventListener('input', syncRate);
+
+  // allowed IP addresses: one per line (commas and spaces also separate them)
+  const ips = h('textarea', {id: `${p}-ips`, name: 'allowed_ips', rows: 4, spellcheck: 'false',
+    autocomplete: 'off', autocapitalize: 'off', class: 'ips',
+    'aria-describedby': `${p}-ips-hint ${p}-ips-error`, placeholder: '203.0.113.0/24\n2001:db8::/32'});
+  const ipsField = h('div', {class: 'field'},
+    h('label', {for: ips.id}, 'Allowed IP addresses ', h('span', {class: 'optional'}, '(optional)')),
+    h('p', {class: 'hint', id: `${p}-ips-hint`},
+      `One IPv4 or IPv6 address or CIDR block per line, up to ${IPS_MAX}. Requests from anywhere else are `
+      + 'refused with 403. Leave empty to allow requests from anywhere.'),
+    ips, fieldError('allowed_ips', 'ips'));
+  let ipsSent = [];  // the entries of the last values() call: the server's allowed_ips[i] are theirs
+
+  container.replaceChildren(nameField, permSet, scopesSet, expiresField, rateSet, ipsField);
 
   // A field's message goes away as soon as the user changes that field.
   function clearField(key) {
@@ -292,9 +423,21 @@ function keyForm(container, {mode}) {
     for (const t of invalidTarget[key]) t.removeAttribute('aria-invalid');
     if (key === 'permission') permSet.classList.remove('invalid');
     if (key === 'scopes') scopesSet.classList.remove('invalid');
+    if (key.startsWith('rate_limit')
+        && ['rate_limit', 'rate_limit.requests', 'rate_limit.per_seconds'].every((k) => !errors[k] || errors[k].hidden)) {
+      rateSet.classList.remove('invalid');
+    }
   }
   name.addEventListener('input', () => clearField('name'));
   expires.addEventListener('input', () => clearField('expires_at'));
+  rateReq.addEventListener('input', () => clearField('rate_limit.requests'));
+  for (const el of [ratePer, rateUnit]) el.addEventListener('input', () => clearField('rate_limit.per_seconds'));
+  ips.addEventListener('input', () => clearField('allowed_ips'));
+  // Inline: a wrong entry is said as soon as the user leaves the field, not only on submit.
+  ips.addEventListener('change', () => {
+    clearField('allowed_ips');
+    form.showErrors(ipChecks(ips.value), {focus: false});
+  });
   permSet.addEventListener('change', () => clearField('permission'));
   scopesSet.addEventListener('change', () => clearField('scopes'));
 
@@ -322,13 +465,46 @@ function keyForm(container, {mode}) {
       return first ? (Object.values(first).find((i) => i.checked) || first.none) : permInputs.restricted;
     },
     expires_at: () => expires,
+    rate_limit: () => rateOn,
+    'rate_limit.requests': () => rateReq,
+    'rate_limit.per_seconds': () => ratePer,
+    allowed_ips: () => ips,
   };
-  const invalidTarget = {name: [name], permission: [], scopes: [], expires_at: [expires]};
+  const invalidTarget = {name: [name], permission: [], scopes: [], expires_at: [expires], rate_limit: [rateOn],
+    'rate_limit.requests': [rateReq], 'rate_limit.per_seconds': [ratePer, rateUnit], allowed_ips: [ips]};
+
+  /** The rate limit typed: null (unticked), {requests, per_seconds} or, when not whole numbers, NaNs. */
+  function rateLimit() {
+    if (!rateOn.checked) return null;
+    const whole = (el) => (/^\d+$/.test(el.value.trim()) ? Number(el.value.trim()) : NaN);
+    return {requests: whole(rateReq), per_seconds: whole(ratePer) * Number(rateUnit.value)};
+  }
+
+  /** Problems of the allowed-IPs text, as the server would name them (allowed_ips[i]). */
+  function ipChecks(text) {
+    const entries = ipEntries(text);
+    if (entries.length > IPS_MAX) {
+      return [{field: 'allowed_ips', message: `List at most ${IPS_MAX} addresses or blocks (there are ${entries.length}).`}];
+    }
+    return entries.map((e, i) => ({field: `allowed_ips[${i}]`, message: ipProblem(e.text), entries}))
+      .filter((d) => d.message);
+  }
+
+  /** "Line 2: “10.0.0.0/33” has a prefix length out of range." for allowed_ips[i]. */
+  function ipSentence(d, entries) {
+    const m = /^allowed_ips\[(\d+)\]$/.exec(d.field || '');
+    const e = m && entries[Number(m[1])];
+    if (!e) return detailSentence(d);
+    const msg = String(d.message || 'is not valid');
+    return `Line ${e.line}: “${e.text}” ${/[.!?]$/.test(msg) ? msg : `${msg}.`}`;
+  }
 
   const form = {
     mode,
     values() {
-      return {name: name.value, permission: permission(), scopes: scopes(), expires: expires.value};
+      ipsSent = ipEntries(ips.value);
+      return {name: name.value, permission: permission(), scopes: scopes(), expires: expires.value,
+        rate_limit: rateLimit(), allowed_ips: ipsSent.map((e) => e.text)};
     },
     fill(key) {
       name.value = key ? key.name : '';
@@ -345,6 +521,20 @@ function keyForm(container, {mode}) {
       } else {
         expiresNote.textContent = '';
       }
+      const rl = key ? key.rate_limit : null;
+      rateOn.checked = Boolean(rl);
+      if (rl) {
+        const {count, unit} = rateWindow(rl.per_seconds);
+        rateReq.value = String(rl.requests);
+        ratePer.value = String(count);
+        rateUnit.value = String(unit.seconds);
+      } else {
+        rateReq.value = '';
+        ratePer.value = '1';
+        rateUnit.value = '60';
+      }
+      ips.value = key && key.allowed_ips ? key.allowed_ips.join('\n') : '';
+      syncRate();
       syncScopes();
       form.clearErrors();
     },
@@ -360,9 +550,10 @@ function keyForm(container, {mode}) {
       for (const k of Object.keys(errors)) clearField(k);
     },
     /** Shows each message next to its field; returns the messages with no field. */
-    showErrors(details) {
+    showErrors(details, {focus = true} = {}) {
       const rest = [];
       let first = null;
+      let firstIp = null;
       for (const d of details) {
         const base = (d.field || '').replace(/\[\d+\]$/, '');
         const el = errors[base];
@@ -370,14 +561,27 @@ function keyForm(container, {mode}) {
           rest.push(detailSentence(d));
           continue;
         }
-        el.textContent = el.textContent ? `${el.textContent} ${detailSentence(d)}` : detailSentence(d);
+        if (base === 'allowed_ips') {
+          // One line per wrong entry, each naming its line of the text area.
+          const entries = d.entries || ipsSent;
+          el.append(h('span', {class: 'error-line'}, ipSentence(d, entries)));
+          const m = /\[(\d+)\]$/.exec(d.field);
+          if (m && !firstIp) firstIp = entries[Number(m[1])] || null;
+        } else {
+          el.textContent = el.textContent ? `${el.textContent} ${detailSentence(d)}` : detailSentence(d);
+        }
         el.hidden = false;
         for (const t of invalidTarget[base]) t.setAttribute('aria-invalid', 'true');
         if (base === 'permission') permSet.classList.add('invalid');
         if (base === 'scopes') { scopesSet.classList.add('invalid'); show(scopesSet, true); }
+        if (base.startsWith('rate_limit')) { rateSet.classList.add('invalid'); show(rateInputs, rateOn.checked); }
         if (!first) first = base;
       }
-      if (first) focusTarget[first]().focus();
+      if (first && focus) {
+        focusTarget[first]().focus();
+        // The first wrong entry is selected: typing replaces it.
+        if (first === 'allowed_ips' && firstIp) ips.setSelectionRange(firstIp.start, firstIp.end);
+      }
       return rest;
     },
     /** Client-side checks, the same rules as the server (api.md §3.2). */
@@ -391,6 +595,19 @@ function keyForm(container, {mode}) {
       else if (v.permission === 'restricted' && v.scopes.length === 0) {
         out.push({field: 'scopes', message: 'Choose Read or Write for at least one resource.'});
       }
+      const rl = v.rate_limit;
+      if (rl) {
+        if (!(rl.requests >= 1 && rl.requests <= RATE_MAX_REQUESTS)) {
+          out.push({field: 'rate_limit.requests',
+            message: `Enter a whole number of requests from 1 to ${countFmt.format(RATE_MAX_REQUESTS)}.`});
+        }
+        if (!(rl.per_seconds >= 1)) {
+          out.push({field: 'rate_limit.per_seconds', message: 'Enter the time window as a whole number, 1 or more.'});
+        } else if (rl.per_seconds > RATE_MAX_SECONDS) {
+          out.push({field: 'rate_limit.per_seconds', message: 'The time window can be at most 1 day.'});
+        }
+      }
+      out.push(...ipChecks(ips.value));
       return out;
     },
     focusFirst() { name.focus(); },
@@ -435,9 +652,24 @@ function badge(status) {
   return h('span', {class: `badge badge-${status}`}, STATUS_LABEL[status] || status);
 }
 
+/** "Limited" and "IP-restricted" markers: words (not colour), the details on hover and for screen readers. */
+function limitTags(k) {
+  const tags = [];
+  const tag = (cls, label, detail) => h('span', {class: `tag ${cls}`, title: detail},
+    label, h('span', {class: 'visually-hidden'}, ` (${detail})`));
+  if (k.rate_limit) tags.push(tag('tag-limited', 'Limited', `Rate limit: ${rateText(k.rate_limit)}`));
+  const ips = k.allowed_ips || [];
+  if (ips.length) {
+    const shown = ips.length > 5 ? `${ips.slice(0, 5).join(', ')} and ${ips.length - 5} more` : ips.join(', ');
+    tags.push(tag('tag-ip', 'IP-restricted', `Allowed from ${shown}`));
+  }
+  return tags.length ? h('span', {class: 'tags'}, tags) : null;
+}
+
 function permissionCell(k) {
   return h('div', {}, h('span', {class: 'perm'}, PERMISSION_LABEL[k.permission] || k.permission),
-    k.permission === 'restricted' ? h('span', {class: 'scopes-sum'}, scopeSummary(k.scopes)) : null);
+    k.permission === 'restricted' ? h('span', {class: 'scopes-sum'}, scopeSummary(k.scopes)) : null,
+    limitTags(k));
 }
 
 function lastUsedEl(k) {
@@ -677,6 +909,8 @@ async function submitCreate(ev) {
     const body = {name: v.name.trim(), permission: v.permission};
     if (v.permission === 'restricted') body.scopes = v.scopes;
     if (v.expires) body.expires_at = endOfDay(v.expires);
+    if (v.rate_limit) body.rate_limit = v.rate_limit;
+    if (v.allowed_ips.length) body.allowed_ips = v.allowed_ips;
     created = await api('POST', teamPath(), body);
   });
   if (!ok || !created) return;
@@ -755,7 +989,12 @@ function renderFacts(k) {
     facts.push(...fact('Scopes', h('ul', {class: 'scope-list'},
       k.scopes.map((s) => h('li', {}, h('code', {}, s))))));
   }
+  const ipsList = k.allowed_ips || [];
   facts.push(
+    ...fact('Rate limit', rateText(k.rate_limit)),
+    ...fact('Allowed IP addresses', ipsList.length
+      ? h('ul', {class: 'ip-list'}, ipsList.map((x) => h('li', {}, h('code', {}, x))))
+      : 'Anywhere'),
     ...fact('Expires', k.expires_at ? timeEl(k.expires_at, fmtDateTime(k.expires_at)) : 'Never'),
     ...fact('Created', timeEl(k.created_at, fmtDateTime(k.created_at)), by(k.created_by)),
     ...fact('Last changed', timeEl(k.updated_at, fmtDateTime(k.updated_at))),
@@ -882,6 +1121,13 @@ async function submitEdit(ev) {
     }
     const before = k.expires_at ? localDate(k.expires_at) : '';
     if (v.expires !== before) body.expires_at = v.expires ? endOfDay(v.expires) : null;
+    const rl = k.rate_limit || null;
+    const sameRate = rl && v.rate_limit ? rl.requests === v.rate_limit.requests && rl.per_seconds === v.rate_limit.per_seconds
+      : !rl && !v.rate_limit;
+    if (!sameRate) body.rate_limit = v.rate_limit;  // null clears it
+    const had = k.allowed_ips || [];
+    const sameIps = had.length === v.allowed_ips.length && had.every((x, i) => x === v.allowed_ips[i]);
+    if (!sameIps) body.allowed_ips = v.allowed_ips;  // [] allows anywhere again
     updated = Object.keys(body).length ? await api('PATCH', teamPath(`/${encodeURIComponent(k.id)}`), body) : k;
   });
   if (!ok || !updated) return;
