@@ -12,9 +12,9 @@
 #define PROBE_UP_MS      500  /* a ping this often while the store answers */
 #define PROBE_DOWN_MS    200  /* and this often while it does not */
 #define PROBE_TIMEOUT_MS 1000 /* the probe's own connect, selection and socket timeouts */
-#define PROBE_STATE_MAX_AGE_MS                                                                     \
-    2000 /* the host's state, for a process yet to probe, if this new                              \
-          */
+/* A process yet to probe goes by the host's view while it is this new: probes write it at
+ * least every PROBE_UP_MS + PROBE_TIMEOUT_MS. */
+#define PROBE_STATE_MAX_AGE_MS 5000
 
 static pthread_once_t store_once = PTHREAD_ONCE_INIT;
 static struct store *circuit; /* the process's store, once its probe runs (one per process) */
