@@ -96,32 +96,16 @@ json_t *store_doc_list(struct store *st, const char *collection, const char *tea
 int store_doc_replace(struct store *st, const char *collection, const char *team, json_t *doc,
                       const struct doc_times *t, struct app_error *err)
 {
-    mongoc_client_t *c = store_pop(st, err);
-    mongoc_collection_t *coll = NULL;
-    bson_t *filter = NULL, b = BSON_INITIALIZER, reply;
-    bson_iter_t it;
-    bson_error_t be;
-    int ret = -1;
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(json_string_value(json_object_get(doc, "id"))),
+                              "team_id", BCON_UTF8(team));
+    bson_t b = BSON_INITIALIZER;
+    int rc;
 
-    if (c == NULL)
-        return -1;
-    filter = BCON_NEW("_id", BCON_UTF8(json_string_value(json_object_get(doc, "id"))), "team_id",
-                      BCON_UTF8(team));
     doc_to_bson(team, doc, t, &b);
-    coll = mongoc_client_get_collection(c, st->db, collection);
-    if (!mongoc_collection_replace_one(coll, filter, &b, NULL, &reply, &be)) {
-        store_fail(err, &be, collection);
-        bson_destroy(&reply);
-        goto done;
-    }
-    ret = bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) > 0 ? 0 : 1;
-    bson_destroy(&reply);
-done:
+    rc = store_replace_one(st, collection, filter, &b, err);
     bson_destroy(filter);
     bson_destroy(&b);
-    mongoc_collection_destroy(coll);
-    store_push(st, c);
-    return ret;
+    return rc;
 }
 
 int store_doc_delete(struct store *st, const char *collection, const char *team, const char *id,

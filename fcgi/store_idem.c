@@ -130,31 +130,15 @@ int store_idem_get(struct store *st, const char *id, struct idem_rec *out, struc
 int store_idem_replace(struct store *st, const char *owner, const struct idem_rec *r,
                        struct app_error *err)
 {
-    mongoc_client_t *c = store_pop(st, err);
-    mongoc_collection_t *coll = NULL;
-    bson_t *filter = NULL, doc = BSON_INITIALIZER, reply;
-    bson_iter_t it;
-    bson_error_t be;
-    int ret = -1;
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(r->id), "owner", BCON_UTF8(owner));
+    bson_t doc = BSON_INITIALIZER;
+    int rc;
 
-    if (c == NULL)
-        return -1;
-    filter = BCON_NEW("_id", BCON_UTF8(r->id), "owner", BCON_UTF8(owner));
     idem_to_bson(r, &doc);
-    coll = mongoc_client_get_collection(c, st->db, IDEM_COLLECTION);
-    if (!mongoc_collection_replace_one(coll, filter, &doc, NULL, &reply, &be)) {
-        store_fail(err, &be, IDEM_COLLECTION);
-        bson_destroy(&reply);
-        goto done;
-    }
-    ret = bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) > 0 ? 0 : 1;
-    bson_destroy(&reply);
-done:
+    rc = store_replace_one(st, IDEM_COLLECTION, filter, &doc, err);
     bson_destroy(filter);
     bson_destroy(&doc);
-    mongoc_collection_destroy(coll);
-    store_push(st, c);
-    return ret;
+    return rc;
 }
 
 int store_idem_delete(struct store *st, const char *id, const char *owner, struct app_error *err)

@@ -224,3 +224,27 @@ void store_append_after(bson_t *doc, const char *time_field, int64_t at, const c
     bson_append_document_end(& or, &alt);
     bson_append_array_end(doc, & or);
 }
+
+int store_replace_one(struct store *st, const char *collection, const bson_t *filter,
+                      const bson_t *doc, struct app_error *err)
+{
+    mongoc_client_t *c = store_pop(st, err);
+    mongoc_collection_t *coll;
+    bson_t reply;
+    bson_iter_t it;
+    bson_error_t be;
+    int ret;
+
+    if (c == NULL)
+        return -1;
+    coll = mongoc_client_get_collection(c, st->db, collection);
+    if (!mongoc_collection_replace_one(coll, filter, doc, NULL, &reply, &be))
+        ret = store_fail(err, &be, collection);
+    else
+        ret =
+            bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) > 0 ? 0 : 1;
+    bson_destroy(&reply);
+    mongoc_collection_destroy(coll);
+    store_push(st, c);
+    return ret;
+}
