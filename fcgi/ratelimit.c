@@ -326,6 +326,13 @@ int ratelimit_store_state(int64_t now_ms, int64_t max_age_ms)
     return seen > 0;
 }
 
+int64_t ratelimit_store_up_at(void)
+{
+    int64_t seen = table ? atomic_load_explicit(&table->store_seen, memory_order_relaxed) : 0;
+
+    return seen > 0 ? seen : 0;
+}
+
 bool ratelimit_lease(int32_t pid, int64_t now_ms, int64_t stale_ms)
 {
     int32_t holder;

@@ -61,6 +61,8 @@ void ratelimit_remote_set(const struct ratelimit_count *in, size_t n, int64_t no
  * not pinged yet: 1 up, 0 down, -1 unknown (no table, or no answer within max_age_ms). */
 void ratelimit_store_seen(bool up, int64_t now_ms);
 int ratelimit_store_state(int64_t now_ms, int64_t max_age_ms);
+/* When the host's last answer was up, its wall ms; 0 otherwise. */
+int64_t ratelimit_store_up_at(void);
 
 /* Claims the host's reporter lease for pid unless a live other process holds it (heartbeat
  * within stale_ms); true if pid holds it now. */

@@ -19,6 +19,7 @@
 static pthread_once_t store_once = PTHREAD_ONCE_INIT;
 static struct store *circuit; /* the process's store, once its probe runs (one per process) */
 static bool circuit_down(struct store *st);
+static bool circuit_open(struct store *st);
 static __thread bool background;      /* this thread uses st->bg */
 static __thread bool own_wanted;      /* this thread uses a client of its own (slow work) */
 static __thread mongoc_client_t *own; /* ... made on first use from bg_uri */
@@ -62,7 +63,7 @@ int store_fail(struct app_error *err, const bson_error_t *be, const char *what)
      * in microseconds instead of each waiting out server selection, until the probe gets in.
      * A read that timed out does not: it may only have been slow; the probe judges that. */
     if (be->domain == MONGOC_ERROR_SERVER_SELECTION && !background && !own_wanted && circuit &&
-        !atomic_exchange(&circuit->down, true))
+        circuit_open(circuit))
         log_warn("store: not answering (%s); failing fast until the probe reaches it", what);
     return error_log(err, "store: %s: %s (domain %u, code %u)", what, be->message, be->domain,
                      be->code);
@@ -268,7 +269,7 @@ static void *probe_run(void *arg)
         ratelimit_store_seen(ok, util_now_ms());
         if (ok && atomic_exchange(&st->down, false))
             log_info("store: answering again");
-        else if (!ok && !atomic_exchange(&st->down, true))
+        else if (!ok && circuit_open(st))
             log_warn("store: not answering the probe: %s; failing fast", be.message);
         atomic_store(&st->probed, true);
         util_deadline(&until, atomic_load(&st->down) ? PROBE_DOWN_MS : PROBE_UP_MS);
@@ -283,11 +284,21 @@ static void *probe_run(void *arg)
     return NULL;
 }
 
-/* Down by the probe's last ping; before it has pinged, by the host's (another process's). */
+/* Opens the circuit; true if it was closed. */
+static bool circuit_open(struct store *st)
+{
+    atomic_store(&st->down_at, util_now_ms());
+    return !atomic_exchange(&st->down, true);
+}
+
+/* Down by the probe's last ping, unless another process's probe has seen the store answer
+ * since (so that a store that is back is back for every process of the host at once, not
+ * one probe interval later for each); before it has pinged, by the host's view. */
 static bool circuit_down(struct store *st)
 {
     if (atomic_load_explicit(&st->probed, memory_order_relaxed))
-        return atomic_load_explicit(&st->down, memory_order_relaxed);
+        return atomic_load_explicit(&st->down, memory_order_relaxed) &&
+               ratelimit_store_up_at() <= atomic_load_explicit(&st->down_at, memory_order_relaxed);
     return atomic_load_explicit(&st->probing, memory_order_relaxed) &&
            ratelimit_store_state(util_now_ms(), PROBE_STATE_MAX_AGE_MS) == 0;
 }

@@ -21,8 +21,10 @@ struct store {
     pthread_mutex_t bg_lock;      /* held from store_pop to store_push of bg */
     atomic_bool digests_complete; /* every key has its digest document (keysync.c checks) */
     /* The circuit (store.c): down while the probe's last ping failed, or since a request's
-     * driver error said the server cannot be reached; request threads then fail at once. */
+     * driver error said the server cannot be reached; request threads then fail at once,
+     * unless another process of the host has seen it answer since down_at (wall ms). */
     atomic_bool down;
+    _Atomic int64_t down_at;
     atomic_bool probing, probe_stop;
     atomic_bool probed; /* the probe has pinged once: store_ping answers from its state */
     pthread_t probe;
