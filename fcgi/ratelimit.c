@@ -256,30 +256,33 @@ void ratelimit_take(const char *key_id, uint32_t requests, uint32_t per_seconds,
     atomic_store_explicit(&s->touched_ms, now_ms, memory_order_relaxed);
 }
 
-size_t ratelimit_changed(struct ratelimit_count *out, size_t max, int64_t now_ms)
+size_t ratelimit_counts(struct ratelimit_count *out, size_t max, int64_t now_ms, bool *changed)
 {
     size_t n = 0;
 
+    *changed = false;
     if (table == NULL)
         return 0;
     for (size_t i = 0; i < RATELIMIT_SLOTS && n < max; i++) {
         struct rl_slot *s = &table->slots[i];
-        uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire), st, rep;
+        uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire), st;
         int64_t per_ms, w;
 
         if (t == 0 || t == RL_RESERVED)
             continue;
         st = atomic_load(&s->state);
-        rep = atomic_load(&s->reported);
-        if (st == rep || st == 0)
-            continue;
+        if (atomic_exchange(&s->reported, st) != st)
+            *changed = true;
         per_ms = atomic_load(&s->per_ms);
+        if (st == 0 || per_ms <= 0)
+            continue;
         w = now_ms / per_ms;
+        align(st, w, &out[n].cur, &out[n].prev);
+        if (out[n].cur == 0 && out[n].prev == 0)
+            continue; /* both windows have passed: nothing left to count */
         snprintf(out[n].key_id, sizeof out[n].key_id, "%s", s->key_id);
         out[n].per_ms = per_ms;
         out[n].window = w;
-        align(st, w, &out[n].cur, &out[n].prev);
-        atomic_store(&s->reported, st);
         n++;
     }
     return n;

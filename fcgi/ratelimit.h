@@ -49,9 +49,10 @@ struct ratelimit_count {
     uint32_t cur, prev;
 };
 
-/* Fills up to max counts of this host that changed since the last call (the host's own, not
- * the remote sums), for a report. Returns how many. */
-size_t ratelimit_changed(struct ratelimit_count *out, size_t max, int64_t now_ms);
+/* Fills up to max of this host's counts that still matter at now_ms (its own, not the remote
+ * sums), for a report; *changed tells whether any moved since the last call. Returns how
+ * many. */
+size_t ratelimit_counts(struct ratelimit_count *out, size_t max, int64_t now_ms, bool *changed);
 
 /* Replaces the other hosts' sums with these (one entry per key, already summed over hosts). */
 void ratelimit_remote_set(const struct ratelimit_count *in, size_t n, int64_t now_ms);

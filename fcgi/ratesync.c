@@ -1,5 +1,6 @@
 /* ratesync.c: one process per host (the holder of the table's lease) reports the host's
- * changed counts and reads the other hosts' sums; the request path never waits for it. */
+ * counts when they changed (one document per host) and reads the other hosts' sums; the
+ * request path never waits for it. */
 #include "ratesync.h"
 
 #include <pthread.h>
@@ -26,9 +27,12 @@ static struct {
 static int sync_once(int64_t *next_purge, struct app_error *err)
 {
     int64_t now = util_now_ms();
-    size_t n = ratelimit_changed(rs.buf, RATELIMIT_SLOTS, now);
+    bool changed;
+    size_t n = ratelimit_counts(rs.buf, RATELIMIT_SLOTS, now, &changed);
 
-    if (store_rate_report(rs.store, rs.host, rs.buf, n, err) != 0)
+    /* Nothing moved: the document written last still tells the others (until its windows
+     * pass, when there is nothing left to tell). */
+    if (changed && store_rate_report(rs.store, rs.host, rs.buf, n, now, err) != 0)
         return -1;
     if (store_rate_remote(rs.store, rs.host, now, rs.buf, RATELIMIT_SLOTS, &n, err) != 0)
         return -1;

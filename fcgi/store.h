@@ -234,10 +234,10 @@ int store_doc_exists(struct store *st, const char *collection, const char *team,
 
 /* store_rate.c: the hosts' request counts per key (ratesync.c) */
 
-/* Writes this host's counts (one document per host and key, replaced). 0, or -1 with err
- * set. */
+/* Writes this host's counts that still matter at now (one document per host, replaced).
+ * 0, or -1 with err set. */
 int store_rate_report(struct store *st, const char *host, const struct ratelimit_count *c, size_t n,
-                      struct app_error *err);
+                      int64_t now, struct app_error *err);
 
 /* The other hosts' counts that still matter at now, summed per key and aligned to now's
  * window, into out (at most max; *n of them). 0, or -1 with err set. */
@@ -248,7 +248,7 @@ int store_rate_remote(struct store *st, const char *host, int64_t now, struct ra
  * of {key_id, host, per_seconds, window, cur, prev} (caller owns), or NULL with err set. */
 json_t *store_rate_list(struct store *st, int64_t now, struct app_error *err);
 
-/* Deletes the counts whose windows have passed. 0, or -1 with err set. */
+/* Deletes the hosts' documents whose windows have all passed. 0, or -1 with err set. */
 int store_rate_purge(struct store *st, int64_t now, struct app_error *err);
 
 #endif

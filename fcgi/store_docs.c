@@ -102,7 +102,7 @@ int store_doc_replace(struct store *st, const char *collection, const char *team
     int rc;
 
     doc_to_bson(team, doc, t, &b);
-    rc = store_replace_one(st, collection, filter, &b, err);
+    rc = store_replace_one(st, collection, filter, &b, false, err);
     bson_destroy(filter);
     bson_destroy(&b);
     return rc;

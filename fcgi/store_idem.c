@@ -135,7 +135,7 @@ int store_idem_replace(struct store *st, const char *owner, const struct idem_re
     int rc;
 
     idem_to_bson(r, &doc);
-    rc = store_replace_one(st, IDEM_COLLECTION, filter, &doc, err);
+    rc = store_replace_one(st, IDEM_COLLECTION, filter, &doc, false, err);
     bson_destroy(filter);
     bson_destroy(&doc);
     return rc;

@@ -98,10 +98,10 @@ int store_update_one(struct store *st, const char *collection, const bson_t *fil
 int store_delete(struct store *st, const char *collection, const bson_t *filter, bool many,
                  int64_t *deleted, struct app_error *err);
 
-/* Replaces the one document matching filter with doc. 0, 1 when none matched, -1 with err
- * set. */
+/* Replaces the one document matching filter with doc (inserting it if none matched and
+ * upsert). 0, 1 when none matched and not upsert, -1 with err set. */
 int store_replace_one(struct store *st, const char *collection, const bson_t *filter,
-                      const bson_t *doc, struct app_error *err);
+                      const bson_t *doc, bool upsert, struct app_error *err);
 
 /* Conditions joined with $and, for filters that need more than one $or:
  *   store_and_begin(&a); cond = store_and_next(&a); ...append to cond...; store_and_done(&a);

@@ -226,24 +226,29 @@ void store_append_after(bson_t *doc, const char *time_field, int64_t at, const c
 }
 
 int store_replace_one(struct store *st, const char *collection, const bson_t *filter,
-                      const bson_t *doc, struct app_error *err)
+                      const bson_t *doc, bool upsert, struct app_error *err)
 {
     mongoc_client_t *c = store_pop(st, err);
     mongoc_collection_t *coll;
-    bson_t reply;
+    bson_t opts, reply;
     bson_iter_t it;
     bson_error_t be;
     int ret;
 
     if (c == NULL)
         return -1;
+    bson_init(&opts);
+    BSON_APPEND_BOOL(&opts, "upsert", upsert);
     coll = mongoc_client_get_collection(c, st->db, collection);
-    if (!mongoc_collection_replace_one(coll, filter, doc, NULL, &reply, &be))
+    if (!mongoc_collection_replace_one(coll, filter, doc, &opts, &reply, &be))
         ret = store_fail(err, &be, collection);
+    else if (upsert)
+        ret = 0;
     else
         ret =
             bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) > 0 ? 0 : 1;
     bson_destroy(&reply);
+    bson_destroy(&opts);
     mongoc_collection_destroy(coll);
     store_push(st, c);
     return ret;

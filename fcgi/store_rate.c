@@ -6,57 +6,69 @@
 
 #define HOST_MAX 200
 
+/* One document per host, replaced whole on each report: a single write whatever the number of
+ * keys (FerretDB's SQLite backend also holds one connection per statement of a multi-statement
+ * update until the command ends, and stalls every client past 100 of them). */
 int store_rate_report(struct store *st, const char *host, const struct ratelimit_count *c, size_t n,
-                      struct app_error *err)
+                      int64_t now, struct app_error *err)
 {
-    mongoc_client_t *cl;
-    mongoc_collection_t *coll = NULL;
-    mongoc_bulk_operation_t *bulk = NULL;
-    bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
-    bson_error_t be;
-    int ret = -1;
+    bson_t doc = BSON_INITIALIZER, counts, *filter;
+    int64_t until = now;
+    char idx[16];
+    const char *k;
+    int rc;
 
-    if (n == 0) {
-        bson_destroy(opts);
-        return 0;
-    }
-    if ((cl = store_pop(st, err)) == NULL) {
-        bson_destroy(opts);
-        return -1;
-    }
-    coll = mongoc_client_get_collection(cl, st->db, "rate_counts");
-    bulk = mongoc_collection_create_bulk_operation_with_opts(coll, NULL);
     for (size_t i = 0; i < n; i++) {
-        char id[HOST_MAX + 40];
-        bson_t *sel, *doc;
+        if ((c[i].window + 2) * c[i].per_ms > until)
+            until = (c[i].window + 2) * c[i].per_ms;
+    }
+    BSON_APPEND_UTF8(&doc, "_id", host);
+    BSON_APPEND_UTF8(&doc, "host", host);
+    BSON_APPEND_DATE_TIME(&doc, "at", now);
+    BSON_APPEND_DATE_TIME(&doc, "until", until);
+    BSON_APPEND_ARRAY_BEGIN(&doc, "counts", &counts);
+    for (size_t i = 0; i < n; i++) {
+        bson_t e;
 
-        snprintf(id, sizeof id, "%.*s|%s", HOST_MAX, host, c[i].key_id);
-        sel = BCON_NEW("_id", BCON_UTF8(id));
-        doc = BCON_NEW("_id", BCON_UTF8(id), "host", BCON_UTF8(host), "key_id",
-                       BCON_UTF8(c[i].key_id), "per_ms", BCON_INT64(c[i].per_ms), "window",
-                       BCON_INT64(c[i].window), "cur", BCON_INT64(c[i].cur), "prev",
-                       BCON_INT64(c[i].prev), "until",
-                       BCON_DATE_TIME((c[i].window + 2) * c[i].per_ms));
-        if (!mongoc_bulk_operation_replace_one_with_opts(bulk, sel, doc, opts, &be)) {
-            bson_destroy(sel);
-            bson_destroy(doc);
-            store_fail(err, &be, "rate_counts");
-            goto done;
-        }
-        bson_destroy(sel);
-        bson_destroy(doc);
+        bson_uint32_to_string((uint32_t)i, &k, idx, sizeof idx);
+        BSON_APPEND_DOCUMENT_BEGIN(&counts, k, &e);
+        BSON_APPEND_UTF8(&e, "key_id", c[i].key_id);
+        BSON_APPEND_INT64(&e, "per_ms", c[i].per_ms);
+        BSON_APPEND_INT64(&e, "window", c[i].window);
+        BSON_APPEND_INT64(&e, "cur", c[i].cur);
+        BSON_APPEND_INT64(&e, "prev", c[i].prev);
+        bson_append_document_end(&counts, &e);
     }
-    if (!mongoc_bulk_operation_execute(bulk, NULL, &be)) {
-        store_fail(err, &be, "rate_counts");
-        goto done;
+    bson_append_array_end(&doc, &counts);
+    filter = BCON_NEW("_id", BCON_UTF8(host));
+    rc = store_replace_one(st, "rate_counts", filter, &doc, true, err);
+    bson_destroy(filter);
+    bson_destroy(&doc);
+    return rc;
+}
+
+/* Calls fn(entry, ctx) for each entry of a host document's counts. */
+static int each_count(const bson_t *doc, int (*fn)(const bson_t *e, const char *host, void *ctx),
+                      void *ctx)
+{
+    bson_iter_t it, a;
+    const char *host = store_utf8(doc, "host");
+
+    if (!bson_iter_init_find(&it, doc, "counts") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &a))
+        return 0;
+    while (bson_iter_next(&a)) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_t e;
+
+        if (!BSON_ITER_HOLDS_DOCUMENT(&a))
+            continue;
+        bson_iter_document(&a, &len, &data);
+        if (bson_init_static(&e, data, len) && fn(&e, host, ctx) != 0)
+            return -1;
     }
-    ret = 0;
-done:
-    mongoc_bulk_operation_destroy(bulk);
-    mongoc_collection_destroy(coll);
-    bson_destroy(opts);
-    store_push(st, cl);
-    return ret;
+    return 0;
 }
 
 struct remote_rows {
@@ -65,8 +77,8 @@ struct remote_rows {
     int64_t now;
 };
 
-/* Adds one host's counts to the key's sum, both aligned to the window of now. */
-static int remote_row(const bson_t *doc, void *ctx)
+/* Adds one host's count of a key to the key's sum, both aligned to the window of now. */
+static int remote_count(const bson_t *doc, const char *host, void *ctx)
 {
     struct remote_rows *r = ctx;
     bson_iter_t it;
@@ -74,6 +86,7 @@ static int remote_row(const bson_t *doc, void *ctx)
     const char *key = store_utf8(doc, "key_id");
     struct ratelimit_count *c = NULL;
 
+    (void)host;
     if (bson_iter_init_find(&it, doc, "per_ms") && BSON_ITER_HOLDS_NUMBER(&it))
         per = bson_iter_as_int64(&it);
     if (bson_iter_init_find(&it, doc, "window") && BSON_ITER_HOLDS_NUMBER(&it))
@@ -109,13 +122,18 @@ static int remote_row(const bson_t *doc, void *ctx)
     return 0;
 }
 
+static int remote_host(const bson_t *doc, void *ctx)
+{
+    return each_count(doc, remote_count, ctx);
+}
+
 int store_rate_remote(struct store *st, const char *host, int64_t now, struct ratelimit_count *out,
                       size_t max, size_t *n, struct app_error *err)
 {
     bson_t *filter = BCON_NEW("until", "{", "$gt", BCON_DATE_TIME(now), "}", "host", "{", "$ne",
                               BCON_UTF8(host), "}");
     struct remote_rows r = {out, max, 0, now};
-    int rc = store_find_each(st, "rate_counts", filter, NULL, remote_row, &r, err);
+    int rc = store_find_each(st, "rate_counts", filter, NULL, remote_host, &r, err);
 
     bson_destroy(filter);
     *n = r.n;
@@ -132,29 +150,71 @@ int store_rate_purge(struct store *st, int64_t now, struct app_error *err)
     return rc;
 }
 
-static json_t *count_row(const bson_t *doc)
+struct list_rows {
+    json_t *rows;
+    int64_t now;
+};
+
+static int list_count(const bson_t *e, const char *host, void *ctx)
 {
+    struct list_rows *l = ctx;
     bson_iter_t it;
     int64_t v[4] = {0, 0, 0, 0};
     static const char *const names[4] = {"per_ms", "window", "cur", "prev"};
+    json_t *row;
 
+    if (json_array_size(l->rows) >= 10000)
+        return 0;
     for (int i = 0; i < 4; i++) {
-        if (bson_iter_init_find(&it, doc, names[i]) && BSON_ITER_HOLDS_NUMBER(&it))
+        if (bson_iter_init_find(&it, e, names[i]) && BSON_ITER_HOLDS_NUMBER(&it))
             v[i] = bson_iter_as_int64(&it);
     }
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "key_id", store_utf8(doc, "key_id"), "host",
-                     store_utf8(doc, "host"), "per_seconds", (json_int_t)(v[0] / 1000), "window",
-                     (json_int_t)v[1], "cur", (json_int_t)v[2], "prev", (json_int_t)v[3]);
+    if (v[0] <= 0 || (v[1] + 2) * v[0] <= l->now)
+        return 0; /* both of its windows have passed */
+    row = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "key_id", store_utf8(e, "key_id"), "host",
+                    host, "per_seconds", (json_int_t)(v[0] / 1000), "window", (json_int_t)v[1],
+                    "cur", (json_int_t)v[2], "prev", (json_int_t)v[3]);
+    return row && json_array_append_new(l->rows, row) == 0 ? 0 : -1;
+}
+
+static int list_host(const bson_t *doc, void *ctx)
+{
+    return each_count(doc, list_count, ctx);
+}
+
+static int by_key_then_host(const void *a, const void *b)
+{
+    json_t *const *x = a, *const *y = b;
+    int c = strcmp(json_string_value(json_object_get(*x, "key_id")),
+                   json_string_value(json_object_get(*y, "key_id")));
+
+    return c ? c
+             : strcmp(json_string_value(json_object_get(*x, "host")),
+                      json_string_value(json_object_get(*y, "host")));
 }
 
 json_t *store_rate_list(struct store *st, int64_t now, struct app_error *err)
 {
     bson_t *filter = BCON_NEW("until", "{", "$gt", BCON_DATE_TIME(now), "}");
-    bson_t *opts = BCON_NEW("sort", "{", "key_id", BCON_INT32(1), "host", BCON_INT32(1), "}",
-                            "limit", BCON_INT64(10000));
-    json_t *rows = store_find(st, "rate_counts", filter, opts, count_row, err);
+    struct list_rows l = {json_array(), now};
+    json_t **v = NULL, *sorted = NULL;
+    size_t n;
 
+    if (l.rows == NULL || store_find_each(st, "rate_counts", filter, NULL, list_host, &l, err) != 0)
+        goto done;
+    n = json_array_size(l.rows);
+    if ((v = malloc((n ? n : 1) * sizeof *v)) == NULL || (sorted = json_array()) == NULL)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(l.rows, i);
+    qsort(v, n, sizeof *v, by_key_then_host);
+    for (size_t i = 0; i < n; i++)
+        json_array_append(sorted, v[i]);
+done:
+    if (sorted == NULL && err->code == ERR_NONE)
+        error_set(err, ERR_INTERNAL, NULL);
+    free(v);
+    json_decref(l.rows);
     bson_destroy(filter);
-    bson_destroy(opts);
-    return rows;
+    return sorted;
 }

@@ -57,8 +57,20 @@ int main(void)
     c[0].cur = 7;
     ratelimit_remote_set(c, 1, T0 + 60000);
     ok(passes("key_r", 10, 10, T0 + 60000, 10) == 3, "7 counted elsewhere leave 3 here");
-    ok(ratelimit_changed(c, 4, T0 + 60000) >= 1, "this host's changed counts are reported");
-    ok(ratelimit_changed(c, 4, T0 + 60000) == 0, "... once");
+    {
+        bool changed;
+        size_t n = ratelimit_counts(c, 4, T0 + 60000, &changed), i;
+
+        ok(changed && n >= 1, "this host's counts are reported when they changed");
+        for (i = 0; i < n && strcmp(c[i].key_id, "key_r") != 0; i++)
+            ;
+        ok(i < n && c[i].cur == 3 && c[i].window == (T0 + 60000) / 10000,
+           "... its own 3, not the 7 counted elsewhere");
+        ok(ratelimit_counts(c, 4, T0 + 60000, &changed) == n && !changed,
+           "... then the same counts, unchanged");
+        ok(ratelimit_counts(c, 4, T0 + 60000 + 3600000, &changed) == 0,
+           "counts whose windows have passed are not reported");
+    }
     ratelimit_remote_set(NULL, 0, T0 + 60000);
     ok(passes("key_r", 10, 10, T0 + 60000, 10) == 7, "sums no longer reported count nothing");
 
