@@ -40,6 +40,7 @@ struct pool {
     struct slot slots[POOL_SLOTS];
     int64_t respawn_at; /* when a crashed worker's place is filled again; 0: now */
     int64_t backoff;
+    bool unlinked; /* the Unix socket's name is removed (pool_unlink) */
 };
 
 static int listen_unix(const char *path, const char *group, char *err)
@@ -268,6 +269,18 @@ static void pool_signal_old(struct pool *p, bool all)
     }
 }
 
+/* A stop first removes a Unix socket's name: the web server's new connections fail at once
+ * (it answers 503, or tries another backend) instead of queueing where no worker will take
+ * them, while the workers serve what is already queued (worker.c) and the socket stays open
+ * until they have. Once only: the name may belong to the next pool by the time this one
+ * exits. */
+static void pool_unlink(struct pool *p)
+{
+    if (!p->unlinked && p->cfg->listen && strncmp(p->cfg->listen, "unix:", 5) == 0)
+        unlink(p->cfg->listen + 5);
+    p->unlinked = true;
+}
+
 /* SIGHUP: re-read the settings (not the listening socket) and start a new generation; the
  * old one drains, so no request is dropped: the socket stays open all along. */
 static void pool_reload(struct pool *p, const char *config_file)
@@ -341,8 +354,10 @@ int pool_run(struct config *cfg, const struct app *app, const char *config_file)
         int sig = sigtimedwait(&set, &si, &tick);
 
         if (sig == SIGTERM || sig == SIGINT) {
-            if (!stopping)
+            if (!stopping) {
                 log_info("stopping: draining %d workers", pool_live(p));
+                pool_unlink(p);
+            }
             stopping = true;
         } else if (sig == SIGHUP && !stopping) {
             pool_reload(p, config_file);
@@ -362,8 +377,7 @@ int pool_run(struct config *cfg, const struct app *app, const char *config_file)
 done:
     if (p->listen_fd >= 0) {
         close(p->listen_fd);
-        if (cfg->listen && strncmp(cfg->listen, "unix:", 5) == 0)
-            unlink(cfg->listen + 5);
+        pool_unlink(p);
     }
     free(p);
     return status;

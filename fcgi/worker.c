@@ -164,8 +164,9 @@ answer:
 }
 
 /* Waits for a connection or the stop signal. Returns 0 with a request accepted, 1 when the
- * worker is stopping, -1 on a listening socket that cannot be used. The listening socket is
- * non-blocking: another process may take the connection between poll and accept. */
+ * worker is stopping and nothing is queued, -1 on a listening socket that cannot be used. The
+ * listening socket is non-blocking: another process may take the connection between poll and
+ * accept. */
 static int worker_accept(struct worker *w, FCGX_Request *fcgx)
 {
     for (;;) {
@@ -178,8 +179,11 @@ static int worker_accept(struct worker *w, FCGX_Request *fcgx)
             log_error("poll: %s", strerror(errno));
             return -1;
         }
+        /* Stopping: serve what is already queued (the supervisor has unlinked a Unix socket, so
+         * nothing new arrives there), then stop; a connection left in the backlog would be
+         * reset when the last process closes the socket. */
         if (p[1].revents)
-            return 1;
+            return FCGX_Accept_r(fcgx) == 0 ? 0 : 1;
         if (!(p[0].revents & POLLIN)) {
             log_error("listening socket failed (revents %#x)", (unsigned)p[0].revents);
             return -1;

@@ -354,6 +354,44 @@ def test_pool_sighup_replaces_workers_without_dropping(deployment):
     assert now
 
 
+def test_pool_sigterm_one_worker_under_load_drops_nothing(deployment):
+    """SIGTERM to one worker while 8 clients keep sending: it serves what it holds and what is
+    queued, the others take the rest, the supervisor starts another; not one request fails."""
+    d = deployment
+    needs_pool(d)
+    before = d.pool.worker_pids()
+    stream = Stream(d, path="/v1/_test/sleep?ms=5", total=800, threads=8).start()
+    stream.wait_done(100)
+    os.kill(before[0], signal.SIGTERM)
+    stream.join()
+    assert stream.failures() == [], stream.failures()
+    now = wait_until(lambda: (lambda n: n if before[0] not in n and len(n) == d.pool.workers
+                              else None)(d.pool.worker_pids()), 15, "a replacement worker")
+    assert set(now) - set(before), (before, now)
+
+
+def test_pool_sigterm_under_load_answers_200_or_503(deployment):
+    """Stops the pool (and starts it again) while 8 clients keep sending: every request is
+    answered 200 (by a worker, the queued ones included) or 503 (by the web server, once the pool
+    is gone): no 500 or 502 for a connection dropped from the backlog, no reset connection."""
+    d = deployment
+    needs_pool(d)
+    stream = Stream(d, path="/v1/_test/sleep?ms=5", total=1200, threads=8).start()
+    try:
+        stream.wait_done(100)
+        d.pool.proc.send_signal(signal.SIGTERM)
+        stream.join()
+        assert d.pool.proc.wait(timeout=20) == 0
+    finally:
+        d.restart_pool()
+    statuses = {}
+    for _, status, _ in stream.results:
+        statuses[status] = statuses.get(status, 0) + 1
+    print(f"{d.name}: SIGTERM under load: {statuses}")
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.get(200, 0) >= 100 and statuses.get(503, 0) > 0, statuses
+
+
 def test_pool_sigterm_drains_in_flight_request(deployment):
     """Last for the deployment: stops the pool (and starts it again)."""
     d = deployment
