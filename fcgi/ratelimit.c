@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -147,40 +148,69 @@ static void align(uint64_t s, int64_t w, uint32_t *cur, uint32_t *prev)
     }
 }
 
-/* The slot of key_id, claimed if it has none (evicting the least recently touched slot of its
- * probe run when all are taken); NULL if none could be had this time. */
-static struct rl_slot *slot_of(const char *key_id, int64_t per_ms, int64_t now_ms, bool create)
+/* One look along key_id's probe run: its slot (*found), or the slot to claim for it (the first
+ * free one, else the least recently touched). *busy: a slot being claimed was passed, which
+ * may be key_id's own about to appear. */
+static struct rl_slot *slot_scan(const char *key_id, uint64_t tag, bool *found, bool *busy,
+                                 int64_t *oldest)
 {
-    uint64_t tag = key_tag(key_id);
     size_t start = (size_t)(tag >> 8) % RATELIMIT_SLOTS;
     struct rl_slot *victim = NULL;
-    int64_t oldest = INT64_MAX;
 
+    *found = *busy = false;
+    *oldest = INT64_MAX;
     for (size_t i = 0; i < RL_PROBE; i++) {
         struct rl_slot *s = &table->slots[(start + i) % RATELIMIT_SLOTS];
         uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
         int64_t touched;
 
-        if (t == tag && strncmp(s->key_id, key_id, sizeof s->key_id) == 0)
+        if (t == tag && strncmp(s->key_id, key_id, sizeof s->key_id) == 0) {
+            *found = true;
             return s;
-        if (t == RL_RESERVED)
+        }
+        if (t == RL_RESERVED) {
+            *busy = true;
             continue;
+        }
         touched = t == 0 ? INT64_MIN : atomic_load_explicit(&s->touched_ms, memory_order_relaxed);
-        if (touched < oldest) {
-            oldest = touched;
+        if (touched < *oldest) {
+            *oldest = touched;
             victim = s;
         }
     }
-    if (!create || victim == NULL) {
-        return NULL;
-    } else {
-        uint64_t t = atomic_load(&victim->tag);
+    return victim;
+}
 
+/* The slot of key_id, claimed if it has none (evicting the least recently touched slot of its
+ * probe run when all are taken); NULL if none could be had this time. Two processes claiming
+ * for one key pick the same slot (the first free one), so one wins and the other, looking
+ * again, finds it: a key never gets two slots, and a lost race is never a request uncounted. */
+static struct rl_slot *slot_of(const char *key_id, int64_t per_ms, int64_t now_ms, bool create)
+{
+    uint64_t tag = key_tag(key_id);
+
+    /* A claim is published within nanoseconds; a claimer that died in between leaves its slot
+     * reserved, so the waiting is bounded. */
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        bool found, busy;
+        int64_t oldest;
+        struct rl_slot *victim = slot_scan(key_id, tag, &found, &busy, &oldest);
+        uint64_t t;
+
+        if (found)
+            return victim;
+        if (busy && attempt < 999) {
+            sched_yield();
+            continue;
+        }
+        if (!create || victim == NULL)
+            return NULL;
+        t = atomic_load(&victim->tag);
         /* A live slot is taken over only once its counts no longer matter. */
         if (t != 0 && oldest + 2 * atomic_load(&victim->per_ms) > now_ms)
             return NULL;
         if (t == RL_RESERVED || !atomic_compare_exchange_strong(&victim->tag, &t, RL_RESERVED))
-            return NULL;
+            continue; /* another claim won: look again */
         atomic_store(&victim->state, 0);
         atomic_store(&victim->remote, 0);
         atomic_store(&victim->reported, 0);
@@ -190,6 +220,7 @@ static struct rl_slot *slot_of(const char *key_id, int64_t per_ms, int64_t now_m
         atomic_store_explicit(&victim->tag, tag, memory_order_release);
         return victim;
     }
+    return NULL;
 }
 
 /* Seconds (at least 1) from now until est, made of prev weighted by the rest of the window and
