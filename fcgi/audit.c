@@ -1,4 +1,5 @@
-/* audit.c: the bounded audit queue, its writer thread, and the coalesced last-used times. */
+/* audit.c: the bounded audit queue (a spool that survives a crash, spool.h), its writer
+ * thread, and the coalesced last-used times. */
 #include "audit.h"
 
 #include <pthread.h>
@@ -10,16 +11,18 @@
 #include "http.h"
 #include "idempotency.h"
 #include "log.h"
+#include "spool.h"
 #include "store.h"
 #include "util.h"
 
-#define QUEUE_CAP       2048    /* records; a full queue makes requests wait, never drop */
-#define BATCH_MAX       256     /* records per insert_many */
-#define TOUCH_SLOTS     16384   /* keys whose last use this process remembers */
-#define TOUCH_EVERY_MS  60000   /* at most one last-used write per key per process per minute */
-#define TOUCH_BATCH     16      /* last-used writes between two audit batches */
-#define PURGE_EVERY_MS  3600000 /* one purge per hour per deployment (a lease in meta) */
-#define PURGE_FIRST_MS  60000   /* after start */
+#define SPOOL_BYTES     (2u << 20) /* ~4,000 records; a full queue makes requests wait */
+#define ADOPT_EVERY_MS  2000       /* how often the writer looks for a dead process's spool */
+#define BATCH_MAX       256        /* records per insert_many */
+#define TOUCH_SLOTS     16384      /* keys whose last use this process remembers */
+#define TOUCH_EVERY_MS  60000      /* at most one last-used write per key per process per minute */
+#define TOUCH_BATCH     16         /* last-used writes between two audit batches */
+#define PURGE_EVERY_MS  3600000    /* one purge per hour per deployment (a lease in meta) */
+#define PURGE_FIRST_MS  60000      /* after start */
 #define RETRY_MAX_MS    5000
 #define STOP_GIVE_UP_MS 30000 /* at shutdown, how long to keep retrying a store that is down */
 
@@ -33,8 +36,8 @@ struct touch {
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t not_empty, not_full, purge_wake;
-    struct audit_rec *ring;
-    size_t head, count;
+    struct spool *spool;
+    const char *spool_dir; /* LOOPED_STATE_DIR: where the spools live, or NULL */
     struct touch *touches;
     size_t touches_due; /* a first use waits to be written */
     bool stopping, started;
@@ -77,27 +80,32 @@ void audit_key_request(const struct request *req, const struct api_key *k, int s
 
 void audit_submit(struct audit_rec *rec)
 {
+    bson_t doc = BSON_INITIALIZER;
+
     if (q.disabled) {
         json_decref(rec->changes);
         rec->changes = NULL;
         return;
     }
+    /* The stored document, _id included, before the answer: in the spool it outlives a crash. */
+    store_audit_bson(rec, &doc);
+    json_decref(rec->changes);
+    rec->changes = NULL;
     pthread_mutex_lock(&q.lock);
-    while (q.count == QUEUE_CAP && q.started)
+    while (q.started && spool_fits(q.spool, &doc) && !spool_put(q.spool, &doc))
         pthread_cond_wait(&q.not_full, &q.lock);
-    if (!q.started) {
-        /* No writer (a tool, or a failed start): say so rather than lose it silently. */
+    if (!q.started || !spool_fits(q.spool, &doc)) {
+        /* No writer (a tool, or a failed start), or a record bigger than any batch: say so
+         * rather than lose it silently. */
         pthread_mutex_unlock(&q.lock);
-        log_error("audit: no writer; record %s %s lost", rec->action, rec->request_id);
-        json_decref(rec->changes);
-        rec->changes = NULL;
+        log_error("audit: %s; record %s %s lost", q.started ? "record too large" : "no writer",
+                  rec->action, rec->request_id);
+        bson_destroy(&doc);
         return;
     }
-    q.ring[(q.head + q.count) % QUEUE_CAP] = *rec;
-    rec->changes = NULL;
-    q.count++;
     pthread_cond_signal(&q.not_empty);
     pthread_mutex_unlock(&q.lock);
+    bson_destroy(&doc);
 }
 
 static struct touch *touch_slot(const char *key_id)
@@ -236,20 +244,60 @@ static void *purger(void *arg)
     return NULL;
 }
 
+/* One batch of a dead process's spool (spool.h), found every ADOPT_EVERY_MS: its records go
+ * out with their own _id, so those it had sent just before it died are not stored twice.
+ * Returns the spool still being sent, or NULL. */
+static struct spool *adopt_step(struct spool *orphan, bson_t *batch, int64_t *next_adopt,
+                                size_t *sent)
+{
+    struct app_error err = {0};
+    uint64_t end;
+    size_t n;
+
+    if (orphan == NULL) {
+        if (util_mono_ms() < *next_adopt)
+            return NULL;
+        *next_adopt = util_mono_ms() + ADOPT_EVERY_MS;
+        if ((orphan = spool_adopt(q.spool_dir, q.spool)) == NULL)
+            return NULL;
+        *sent = 0;
+    }
+    n = spool_peek(orphan, batch, BATCH_MAX, &end);
+    if (n > 0 && store_audit_insert(q.store, batch, n, &err) != 0) {
+        /* Kept in its file for the next look (by this process or another). */
+        log_warn("audit: %zu records of a stopped process not written yet (%s)", n, err.log);
+        error_clear(&err);
+        spool_close(orphan);
+        return NULL;
+    }
+    spool_commit(orphan, end);
+    *sent += n;
+    if (n > 0)
+        return orphan;
+    log_info("audit: wrote the %zu records a stopped process had queued", *sent);
+    spool_close(orphan); /* empty: its file goes */
+    return NULL;
+}
+
 static void *writer(void *arg)
 {
-    static struct audit_rec batch[BATCH_MAX];
-    int64_t next_touch = 0, retry = 0;
-    int64_t stop_since = 0;
+    static bson_t batch[BATCH_MAX];
+    struct spool *orphan = NULL;
+    int64_t next_touch = 0, next_adopt = 0, retry = 0, stop_since = 0;
+    size_t orphan_sent = 0;
 
+    (void)arg;
     store_use_background();
     for (;;) {
         size_t n = 0;
+        uint64_t end;
         bool stopping, touch_now;
         struct app_error err = {0};
 
         pthread_mutex_lock(&q.lock);
-        while (q.count == 0 && q.touches_due == 0 && !q.stopping && util_mono_ms() < next_touch) {
+        while (spool_empty(q.spool) && q.touches_due == 0 && !q.stopping && orphan == NULL &&
+               util_mono_ms() < next_touch &&
+               (q.spool_dir == NULL || util_mono_ms() < next_adopt)) {
             struct timespec ts;
 
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -259,19 +307,17 @@ static void *writer(void *arg)
         stopping = q.stopping;
         touch_now = q.touches_due > 0 || util_mono_ms() >= next_touch || stopping;
         q.touches_due = 0;
-        /* Copy a batch out; the slots stay taken until the insert succeeds. */
-        for (; n < q.count && n < BATCH_MAX; n++)
-            batch[n] = q.ring[(q.head + n) % QUEUE_CAP];
+        /* A batch of views into the spool; its records stay there until the insert succeeds. */
+        n = spool_peek(q.spool, batch, BATCH_MAX, &end);
+        if (n == 0)
+            spool_commit(q.spool, end); /* past a wrap mark */
         pthread_mutex_unlock(&q.lock);
 
         /* Audit records first: requests wait on a full queue, last-used times can wait. */
         if (n > 0) {
             if (store_audit_insert(q.store, batch, n, &err) == 0) {
                 pthread_mutex_lock(&q.lock);
-                for (size_t i = 0; i < n; i++)
-                    json_decref(q.ring[(q.head + i) % QUEUE_CAP].changes);
-                q.head = (q.head + n) % QUEUE_CAP;
-                q.count -= n;
+                spool_commit(q.spool, end);
                 pthread_cond_broadcast(&q.not_full);
                 pthread_mutex_unlock(&q.lock);
                 retry = 0;
@@ -284,8 +330,11 @@ static void *writer(void *arg)
                     if (stop_since == 0)
                         stop_since = util_mono_ms();
                     if (util_mono_ms() - stop_since > STOP_GIVE_UP_MS) {
-                        log_error("audit: store unavailable at shutdown; %zu records lost",
-                                  q.count);
+                        if (spool_durable(q.spool))
+                            log_error("audit: store unavailable at shutdown; the records left "
+                                      "stay in the spool for the next process");
+                        else
+                            log_error("audit: store unavailable at shutdown; records lost");
                         error_clear(&err);
                         break;
                     }
@@ -308,24 +357,37 @@ static void *writer(void *arg)
                 next_touch = util_mono_ms() + 1000;
             }
         }
+        if (q.spool_dir && !stopping && retry == 0)
+            orphan = adopt_step(orphan, batch, &next_adopt, &orphan_sent);
         if (n == 0 && stopping)
             break;
     }
+    spool_close(orphan); /* what is left of it stays in its file */
     return NULL;
 }
 
 int audit_start(struct store *st, const struct config *cfg)
 {
-    q.ring = calloc(QUEUE_CAP, sizeof *q.ring);
+    char err[256];
+
     q.touches = calloc(TOUCH_SLOTS, sizeof *q.touches);
-    if (q.ring == NULL || q.touches == NULL)
-        goto fail;
+    if (q.touches == NULL)
+        return -1;
     q.store = st;
     q.retention_ms = cfg->audit_retention_days * 86400000LL;
     q.disabled = !cfg->audit;
     if (q.disabled)
         log_warn("LOOPED_AUDIT=0: no audit records and no last-used times are written");
-    q.head = q.count = 0;
+    q.spool_dir = q.disabled ? NULL : cfg->state_dir;
+    q.spool = spool_open(q.spool_dir, SPOOL_BYTES, err);
+    if (q.spool == NULL)
+        goto fail;
+    if (err[0]) {
+        q.spool_dir = NULL;
+        log_error("audit: spool %s; records a crash catches in the queue are lost", err);
+    } else if (q.spool_dir == NULL && !q.disabled) {
+        log_warn("audit: no LOOPED_STATE_DIR; records a crash catches in the queue are lost");
+    }
     q.stopping = false;
     q.started = true;
     if (pthread_create(&q.thread, NULL, writer, NULL) != 0) {
@@ -338,9 +400,9 @@ int audit_start(struct store *st, const struct config *cfg)
         log_warn("audit: no purge thread: records older than the retention period stay");
     return 0;
 fail:
-    free(q.ring);
+    spool_close(q.spool);
+    q.spool = NULL;
     free(q.touches);
-    q.ring = NULL;
     q.touches = NULL;
     return -1;
 }
@@ -362,13 +424,10 @@ void audit_stop(void)
     q.purging = false;
     pthread_mutex_lock(&q.lock);
     q.started = false;
-    for (size_t i = 0; i < q.count; i++)
-        json_decref(q.ring[(q.head + i) % QUEUE_CAP].changes);
-    q.count = 0;
     pthread_cond_broadcast(&q.not_full);
     pthread_mutex_unlock(&q.lock);
-    free(q.ring);
+    spool_close(q.spool); /* removes the file unless the store kept records from being sent */
+    q.spool = NULL;
     free(q.touches);
-    q.ring = NULL;
     q.touches = NULL;
 }

@@ -2,6 +2,7 @@
 #ifndef LOOPED_STORE_H
 #define LOOPED_STORE_H
 
+#include <bson/bson.h>
 #include <jansson.h>
 
 #include "audit.h"
@@ -147,10 +148,13 @@ int store_key_touch(struct store *st, const char *id, int64_t at, const char *ip
 
 /* store_audit.c: audit records: batched inserts, filtered pages, retention */
 
-/* Writes n audit records (the caller's) in one acknowledged insert_many. 0, or -1 with err
- * set. */
-int store_audit_insert(struct store *st, const struct audit_rec *recs, size_t n,
-                       struct app_error *err);
+/* The stored document of an audit record into doc (initialised by the caller), its _id made
+ * now: a copy written twice (a spool sent again after a crash) is refused as a duplicate. */
+void store_audit_bson(const struct audit_rec *r, bson_t *doc);
+
+/* Writes n audit documents in one acknowledged, unordered insert_many; one already stored
+ * (the same _id) counts as written. 0, or -1 with err set. */
+int store_audit_insert(struct store *st, const bson_t *docs, size_t n, struct app_error *err);
 
 /* A page of a team's audit records, newest first (at, then id, descending). */
 struct audit_query {

@@ -12,7 +12,7 @@ static void append_str_or_null(bson_t *doc, const char *key, const char *s)
         bson_append_null(doc, key, -1);
 }
 
-static void audit_to_bson(const struct audit_rec *r, bson_t *doc)
+void store_audit_bson(const struct audit_rec *r, bson_t *doc)
 {
     bson_t actor;
     bson_oid_t oid;
@@ -41,39 +41,50 @@ static void audit_to_bson(const struct audit_rec *r, bson_t *doc)
         store_append_json(doc, "changes", r->changes);
 }
 
-int store_audit_insert(struct store *st, const struct audit_rec *recs, size_t n,
-                       struct app_error *err)
+/* True if every write error of an insert's reply is a duplicate _id. */
+static bool only_duplicates(const bson_t *reply)
 {
-    mongoc_client_t *c = NULL;
-    mongoc_collection_t *coll = NULL;
-    bson_t *docs = NULL;
-    const bson_t **ptrs = NULL;
+    bson_iter_t it, e, code;
+    bool any = false;
+
+    if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &e))
+        return false;
+    while (bson_iter_next(&e)) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&e) || !bson_iter_recurse(&e, &code) ||
+            !bson_iter_find(&code, "code") || bson_iter_as_int64(&code) != 11000)
+            return false;
+        any = true;
+    }
+    return any && !bson_iter_init_find(&it, reply, "writeConcernErrors");
+}
+
+int store_audit_insert(struct store *st, const bson_t *docs, size_t n, struct app_error *err)
+{
+    mongoc_client_t *c;
+    mongoc_collection_t *coll;
+    const bson_t **ptrs;
+    bson_t *opts, reply;
     bson_error_t be;
-    int ret = -1;
+    int ret = 0;
 
     if (n == 0)
         return 0;
     c = store_pop(st, err);
     if (c == NULL)
         return -1;
-    docs = bson_malloc0(n * sizeof *docs);
-    ptrs = bson_malloc0(n * sizeof *ptrs);
-    for (size_t i = 0; i < n; i++) {
-        bson_init(&docs[i]);
-        audit_to_bson(&recs[i], &docs[i]);
-        ptrs[i] = &docs[i];
-    }
-    coll = mongoc_client_get_collection(c, st->db, "audit");
-    /* Acknowledged (the default write concern), never w:0: a record counts once stored. */
-    if (!mongoc_collection_insert_many(coll, ptrs, n, NULL, NULL, &be)) {
-        store_fail(err, &be, "audit");
-        goto done;
-    }
-    ret = 0;
-done:
+    ptrs = bson_malloc(n * sizeof *ptrs);
     for (size_t i = 0; i < n; i++)
-        bson_destroy(&docs[i]);
-    bson_free(docs);
+        ptrs[i] = &docs[i];
+    /* Acknowledged (the default write concern), never w:0: a record counts once stored.
+     * Unordered: the duplicates of a resent spool do not stop the records after them. */
+    opts = BCON_NEW("ordered", BCON_BOOL(false));
+    coll = mongoc_client_get_collection(c, st->db, "audit");
+    if (!mongoc_collection_insert_many(coll, ptrs, n, opts, &reply, &be) &&
+        !only_duplicates(&reply))
+        ret = store_fail(err, &be, "audit");
+    bson_destroy(&reply);
+    bson_destroy(opts);
     bson_free(ptrs);
     mongoc_collection_destroy(coll);
     store_push(st, c);

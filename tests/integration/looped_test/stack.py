@@ -234,6 +234,8 @@ class Pool:
         env.update(self.stack.app_env)
         if IS_ROOT:
             env["LOOPED_SOCKET_GROUP"] = WEB_USER  # the socket is 0660: the web server's group
+        # Where the workers' audit spools live (a crashed worker's records are sent from there).
+        env.setdefault("LOOPED_STATE_DIR", str(self.sock.parent))
         self.proc = popen([str(FCGI_BIN), "--listen", f"unix:{self.sock}", "--workers", str(self.workers),
                            "--threads", str(self.threads)], self.log, env=env)
 
