@@ -8,6 +8,8 @@ deployment, each built from the files in deploy/ on a free port:
     lighttpd-pool       lighttpd `socket` → looped-fcgi --listen      (deploy/lighttpd/…socket)
     apache-fcgid        Apache mod_fcgid starts looped-fcgi           (deploy/apache/…fcgid)
     apache-proxy-fcgi   Apache mod_proxy_fcgi → looped-fcgi --listen  (deploy/apache/…proxy-fcgi)
+    lighttpd-pool-asan  lighttpd-pool with the ASan+UBSan build of looped-fcgi (a sanitizer's
+                        report fails the module that caused it)
 
 Environment:
     LOOPED_BUILD_DIR        where looped-fcgi and looped-admin are (default var/build/release)

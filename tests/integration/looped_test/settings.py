@@ -2,6 +2,7 @@
 
 Environment:
     LOOPED_BUILD_DIR        where looped-fcgi and looped-admin are (default var/build/release)
+    LOOPED_ASAN_BUILD_DIR   the ASan+UBSan build the "-asan" deployment runs (default var/build/asan)
     LOOPED_TEST_ARTIFACTS   where logs are copied at the end (default var/test/integration)
     LOOPED_TEST_MONGODB_URI use that MongoDB instead of FerretDB (throw-away database, see below)
     LOOPED_TEST_DB          the throw-away database's name then (default: a unique one)
@@ -18,13 +19,17 @@ DEPLOY = REPO / "deploy"
 BUILD = Path(os.environ.get("LOOPED_BUILD_DIR", REPO / "var" / "build" / "release")).resolve()
 ARTIFACTS = Path(os.environ.get("LOOPED_TEST_ARTIFACTS", REPO / "var" / "test" / "integration"))
 FCGI_BIN = BUILD / "looped-fcgi"
+ASAN_FCGI_BIN = Path(os.environ.get("LOOPED_ASAN_BUILD_DIR", REPO / "var" / "build" / "asan")).resolve() / "looped-fcgi"
 ADMIN_BIN = BUILD / "looped-admin"
 
 IS_ROOT = os.geteuid() == 0
 # Started as root, the web servers drop to this user, as in production.
 WEB_USER = "www-data" if IS_ROOT else ""
 
-ALL_DEPLOYMENTS = ["lighttpd-spawned", "lighttpd-pool", "apache-fcgid", "apache-proxy-fcgi"]
+# "-asan": the same deployment with the pool built with AddressSanitizer and UBSan (tests/run's
+# unit-test build): any report fails the module that ran it.
+ALL_DEPLOYMENTS = ["lighttpd-spawned", "lighttpd-pool", "apache-fcgid", "apache-proxy-fcgi",
+                   "lighttpd-pool-asan"]
 POOL_WORKERS = 2
 POOL_THREADS = 4
 # LOOPED_TEST_MONGODB_URI: run against that server (e.g. a real MongoDB replica set) instead of

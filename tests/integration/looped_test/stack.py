@@ -20,9 +20,9 @@ import requests
 
 from .client import fcgi_params, fcgi_request
 from .procs import children, descendants, free_port, popen, stop_process, tail, wait_until
-from .settings import (ADMIN_BIN, APACHE2, ARTIFACTS, CRASH_RE, DB_NAME, DEPLOY, EXTERNAL_URI,
-                       FCGI_BIN, IS_ROOT, LIGHTTPD, MEMBERS, POOL_THREADS, POOL_WORKERS, REPO,
-                       TEAMS, WEB_USER)
+from .settings import (ADMIN_BIN, APACHE2, ARTIFACTS, ASAN_FCGI_BIN, CRASH_RE, DB_NAME, DEPLOY,
+                       EXTERNAL_URI, FCGI_BIN, IS_ROOT, LIGHTTPD, MEMBERS, POOL_THREADS, POOL_WORKERS,
+                       REPO, TEAMS, WEB_USER)
 from .spec import SPEC
 
 
@@ -217,9 +217,11 @@ def copy_artifacts(base):
 class Pool:
     """looped-fcgi --listen unix:SOCK: the self-managed pool."""
 
-    def __init__(self, stack, sock, log, workers=POOL_WORKERS, threads=POOL_THREADS):
+    def __init__(self, stack, sock, log, workers=POOL_WORKERS, threads=POOL_THREADS, binary=FCGI_BIN,
+                 env=None):
         self.stack, self.sock, self.log = stack, Path(sock), Path(log)
         self.workers, self.threads = workers, threads
+        self.binary, self.env = binary, env or {}
         self.proc = None
 
     @property
@@ -236,7 +238,8 @@ class Pool:
             env["LOOPED_SOCKET_GROUP"] = WEB_USER  # the socket is 0660: the web server's group
         # Where the workers' audit spools live (a crashed worker's records are sent from there).
         env.setdefault("LOOPED_STATE_DIR", str(self.sock.parent))
-        self.proc = popen([str(FCGI_BIN), "--listen", f"unix:{self.sock}", "--workers", str(self.workers),
+        env.update(self.env)
+        self.proc = popen([str(self.binary), "--listen", f"unix:{self.sock}", "--workers", str(self.workers),
                            "--threads", str(self.threads)], self.log, env=env)
 
         def ready():
@@ -259,7 +262,9 @@ class Deployment:
     def __init__(self, stack, name, procs=None):
         self.stack, self.name = stack, name
         self.procs = procs  # looped-fcgi processes (None: the deployment's default)
-        self.server, _, self.mode = name.partition("-")
+        base = name.removesuffix("-asan")
+        self.asan = base != name  # the pool is the ASan+UBSan build (settings.py)
+        self.server, _, self.mode = base.partition("-")
         # One directory per start: each test module starts its own instance of a deployment.
         n = 1
         self.dir = stack.base / name
@@ -270,7 +275,12 @@ class Deployment:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.sock = self.dir / "fcgi.sock"
-        self.pool = (Pool(stack, self.sock, self.dir / "pool.log", workers=procs or POOL_WORKERS)
+        # A sanitizer's report goes to a file of its own (sanitizer.PID), checked at stop.
+        san = f"log_path={self.dir / 'sanitizer'}:halt_on_error=1"
+        self.pool = (Pool(stack, self.sock, self.dir / "pool.log", workers=procs or POOL_WORKERS,
+                          binary=ASAN_FCGI_BIN if self.asan else FCGI_BIN,
+                          env={"ASAN_OPTIONS": f"{san}:detect_leaks=0",
+                               "UBSAN_OPTIONS": f"{san}:print_stacktrace=1"} if self.asan else None)
                      if self.mode in ("pool", "proxy-fcgi") else None)
         self.proc = None
         self.error_log = self.dir / "error.log"
@@ -338,6 +348,9 @@ class Deployment:
         stop_process(self.proc)
         if self.pool and self.pool.running:
             self.pool.stop()
+        reports = sorted(self.dir.glob("sanitizer.*"))
+        assert not reports, f"{self.name}: sanitizer reports:\n" + "\n".join(
+            r.read_text(errors="replace")[:4000] for r in reports[:3])
         self.session.close()
 
     def restart_pool(self):
