@@ -231,6 +231,7 @@ static void *purger(void *arg)
         if (util_mono_ms() >= next) {
             pthread_mutex_unlock(&q.lock);
             purge();
+            store_own_client_done(); /* its connection is not held for the hour in between */
             next = util_mono_ms() + PURGE_EVERY_MS;
             pthread_mutex_lock(&q.lock);
             continue;

@@ -9,15 +9,14 @@
 #include "ratelimit.h"
 #include "util.h"
 
-#define PROBE_UP_MS      500  /* a ping this often while the store answers */
-#define PROBE_DOWN_MS    200  /* and this often while it does not */
-#define PROBE_TIMEOUT_MS 1000 /* the probe's own connect, selection and socket timeouts */
-/* A process yet to probe goes by the host's view while it is this new: probes write it at
- * least every PROBE_UP_MS + PROBE_TIMEOUT_MS. */
+#define MONITOR_EVERY_MS   500  /* the pool's monitor checks each server this often */
+#define MONITOR_TIMEOUT_MS 1000 /* ... and waits this long (connectTimeoutMS) for an answer */
+/* A process yet to hear its monitor goes by the host's view while it is this new: monitors
+ * write it at least every MONITOR_EVERY_MS + MONITOR_TIMEOUT_MS. */
 #define PROBE_STATE_MAX_AGE_MS 5000
 
 static pthread_once_t store_once = PTHREAD_ONCE_INIT;
-static struct store *circuit; /* the process's store, once its probe runs (one per process) */
+static struct store *circuit; /* the process's store, once its circuit runs (one per process) */
 static bool circuit_down(struct store *st);
 static bool circuit_open(struct store *st);
 static __thread bool background;      /* this thread uses st->bg */
@@ -60,11 +59,11 @@ int store_fail(struct app_error *err, const bson_error_t *be, const char *what)
         code = ERR_CONFLICT;
     error_set(err, code, NULL);
     /* A request that finds no server to talk to opens the circuit at once: the next ones fail
-     * in microseconds instead of each waiting out server selection, until the probe gets in.
-     * A read that timed out does not: it may only have been slow; the probe judges that. */
+     * in microseconds instead of each waiting out server selection, until the monitor gets in.
+     * A read that timed out does not: it may only have been slow; the monitor judges that. */
     if (be->domain == MONGOC_ERROR_SERVER_SELECTION && !background && !own_wanted && circuit &&
         circuit_open(circuit))
-        log_warn("store: not answering (%s); failing fast until the probe reaches it", what);
+        log_warn("store: not answering (%s); failing fast until the monitor reaches it", what);
     return error_log(err, "store: %s: %s (domain %u, code %u)", what, be->message, be->domain,
                      be->code);
 }
@@ -117,7 +116,7 @@ mongoc_client_t *store_pop(struct store *st, struct app_error *err)
     }
     if (circuit_down(st)) {
         error_set(err, ERR_UNAVAILABLE, NULL);
-        error_log(err, "store: down (the probe has not reached it since it stopped answering)");
+        error_log(err, "store: down (not answering the pool's monitor since it stopped)");
         return NULL;
     }
     c = mongoc_client_pool_pop(st->pool);
@@ -149,7 +148,7 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     struct store *st = NULL;
     bson_error_t be;
     int32_t t = (int32_t)cfg->db_timeout_ms;
-    bool user_socket;
+    bool user_socket, user_heartbeat;
 
     pthread_once(&store_once, store_global_init);
     *out = NULL;
@@ -162,8 +161,7 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
         pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&st->bg_lock, &a);
         pthread_mutexattr_destroy(&a);
-        pthread_mutex_init(&st->probe_lock, NULL);
-        pthread_cond_init(&st->probe_wake, NULL);
+        pthread_mutex_init(&st->seen_lock, NULL);
     }
     st->uri = mongoc_uri_new_with_error(cfg->mongodb_uri, &be);
     if (st->uri == NULL) {
@@ -173,8 +171,11 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     }
     /* Nothing may block a worker for long: bound server selection, connecting, the wait for a
      * pooled client and every socket read, unless the URI says otherwise. */
+    user_heartbeat = mongoc_uri_has_option(st->uri, MONGOC_URI_HEARTBEATFREQUENCYMS);
     uri_default(st->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, t);
-    uri_default(st->uri, MONGOC_URI_CONNECTTIMEOUTMS, t);
+    /* Also how long the pool's monitor waits for a server's answer (the circuit, below). */
+    uri_default(st->uri, MONGOC_URI_CONNECTTIMEOUTMS,
+                t < MONITOR_TIMEOUT_MS ? t : MONITOR_TIMEOUT_MS);
     uri_default(st->uri, MONGOC_URI_WAITQUEUETIMEOUTMS, t);
     /* Request threads wait for a reply at most t (a frozen store costs a request t, then the
      * circuit answers at once); the background threads' batches may take longer (below). */
@@ -186,11 +187,11 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     if (!mongoc_uri_has_option(st->uri, MONGOC_URI_RETRYREADS))
         mongoc_uri_set_option_as_bool(st->uri, MONGOC_URI_RETRYREADS, false);
     /* Each popped client holds its own connection: a small pool keeps the store's connection
-     * count at 4 per worker process (2 clients and the pool's monitor for the request threads
-     * and the hourly retention purge, and the background client of the audit writer and the
-     * key-change feed). The request
-     * threads rarely need the store at once (keys come from the cache), and a thread that
-     * finds the pool empty waits at most waitQueueTimeoutMS. */
+     * count at 4 per worker process (2 clients and the pool's monitor for the request threads,
+     * and the background client of the audit writer and the key-change feed; the hourly
+     * retention purge's own client only while it runs). The request threads rarely need the
+     * store at once (keys come from the cache), and a thread that finds the pool empty waits at
+     * most waitQueueTimeoutMS. */
     uri_default(st->uri, MONGOC_URI_MAXPOOLSIZE, 2);
     if (!mongoc_uri_has_option(st->uri, MONGOC_URI_APPNAME))
         mongoc_uri_set_appname(st->uri, "looped");
@@ -198,6 +199,11 @@ int store_open(struct store **out, const struct config *cfg, struct app_error *e
     if (!user_socket)
         mongoc_uri_set_option_as_int32(st->bg_uri, MONGOC_URI_SOCKETTIMEOUTMS,
                                        t * 5 > 10000 ? t * 5 : 10000);
+    /* The pool's monitor (a thread of the driver) checks the server every MONITOR_EVERY_MS: the
+     * circuit's probe. The background client keeps the slower pace: a single-threaded client
+     * checks before an operation, and its operations come seconds apart. */
+    if (!user_heartbeat)
+        mongoc_uri_set_option_as_int32(st->uri, MONGOC_URI_HEARTBEATFREQUENCYMS, MONITOR_EVERY_MS);
     st->pool = mongoc_client_pool_new_with_error(st->uri, &be);
     if (st->pool == NULL) {
         error_set(err, ERR_INTERNAL, NULL);
@@ -220,68 +226,61 @@ void store_close(struct store *st)
     store_circuit_stop(st);
     mongoc_client_destroy(st->bg);
     pthread_mutex_destroy(&st->bg_lock);
-    pthread_mutex_destroy(&st->probe_lock);
-    pthread_cond_destroy(&st->probe_wake);
-    mongoc_client_pool_destroy(st->pool);
+    mongoc_client_pool_destroy(st->pool); /* its monitor stops: no callback after this */
+    pthread_mutex_destroy(&st->seen_lock);
     mongoc_uri_destroy(st->uri);
     mongoc_uri_destroy(st->bg_uri);
     bson_free(st->db);
     bson_free(st);
 }
 
-static mongoc_client_t *probe_client(const mongoc_uri_t *uri)
+/* The circuit's probe is the pool's own monitor: every MONITOR_EVERY_MS it checks each server
+ * with MONITOR_TIMEOUT_MS to answer, and reports each check here (SDAM heartbeat events, on the
+ * driver's monitor threads) — no connection and no thread of ours. The store is down while the
+ * last check of every server it knows failed (one member of a replica set that stops answering
+ * is not an outage). Each answer also goes to the host's shared view (ratelimit.h). */
+static void monitor_seen(struct store *st, const mongoc_host_list_t *h, bool ok,
+                         const bson_error_t *be)
 {
-    mongoc_client_t *c = mongoc_client_new_from_uri(uri);
+    bool any_up = false;
+    size_t i;
 
-    if (c)
-        mongoc_client_set_error_api(c, MONGOC_ERROR_API_VERSION_2);
-    return c;
+    if (!atomic_load(&st->probing))
+        return;
+    pthread_mutex_lock(&st->seen_lock);
+    for (i = 0; i < st->nservers && strcmp(st->servers[i].host, h->host_and_port) != 0; i++)
+        ;
+    if (i == st->nservers && i < STORE_SERVERS_MAX) {
+        snprintf(st->servers[i].host, sizeof st->servers[i].host, "%s", h->host_and_port);
+        st->nservers++;
+    }
+    if (i < st->nservers)
+        st->servers[i].up = ok;
+    for (i = 0; i < st->nservers; i++)
+        any_up = any_up || st->servers[i].up;
+    pthread_mutex_unlock(&st->seen_lock);
+    ratelimit_store_seen(any_up, util_now_ms());
+    if (any_up && atomic_exchange(&st->down, false))
+        log_info("store: answering again");
+    else if (!any_up && circuit_open(st))
+        log_warn("store: not answering the pool's monitor (%s); failing fast",
+                 be ? be->message : "no answer");
+    atomic_store(&st->probed, true);
 }
 
-/* The probe: its own client (never waiting behind the request threads or the background
- * threads) with short timeouts, pinging every PROBE_UP_MS, or PROBE_DOWN_MS while down. After
- * a failure the client is replaced: a single-threaded client waits out a 5 s cooldown before it
- * tries a server that failed again, and recovery must be seen sooner. Each answer also goes to
- * the host's shared state (ratelimit.h), which a process that has not probed yet goes by. */
-static void *probe_run(void *arg)
+static void heartbeat_ok(const mongoc_apm_server_heartbeat_succeeded_t *e)
 {
-    struct store *st = arg;
-    mongoc_uri_t *uri = mongoc_uri_copy(st->uri);
-    mongoc_client_t *c = NULL;
-    bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
+    monitor_seen(mongoc_apm_server_heartbeat_succeeded_get_context(e),
+                 mongoc_apm_server_heartbeat_succeeded_get_host(e), true, NULL);
+}
 
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, PROBE_TIMEOUT_MS);
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, PROBE_TIMEOUT_MS);
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, PROBE_TIMEOUT_MS);
-    mongoc_uri_set_option_as_bool(uri, MONGOC_URI_SERVERSELECTIONTRYONCE, true);
-    while (!atomic_load(&st->probe_stop)) {
-        bson_error_t be = {0};
-        bool ok;
-        struct timespec until;
+static void heartbeat_failed(const mongoc_apm_server_heartbeat_failed_t *e)
+{
+    bson_error_t be;
 
-        if (c == NULL)
-            c = probe_client(uri);
-        ok = c && mongoc_client_command_simple(c, "admin", cmd, NULL, NULL, &be);
-        if (!ok) {
-            mongoc_client_destroy(c);
-            c = NULL;
-        }
-        ratelimit_store_seen(ok, util_now_ms());
-        if (ok && atomic_exchange(&st->down, false))
-            log_info("store: answering again");
-        else if (!ok && circuit_open(st))
-            log_warn("store: not answering the probe: %s; failing fast", be.message);
-        atomic_store(&st->probed, true);
-        util_deadline(&until, atomic_load(&st->down) ? PROBE_DOWN_MS : PROBE_UP_MS);
-        pthread_mutex_lock(&st->probe_lock);
-        if (!atomic_load(&st->probe_stop))
-            pthread_cond_timedwait(&st->probe_wake, &st->probe_lock, &until);
-        pthread_mutex_unlock(&st->probe_lock);
-    }
-    mongoc_client_destroy(c);
-    mongoc_uri_destroy(uri);
-    bson_destroy(cmd);
-    return NULL;
+    mongoc_apm_server_heartbeat_failed_get_error(e, &be);
+    monitor_seen(mongoc_apm_server_heartbeat_failed_get_context(e),
+                 mongoc_apm_server_heartbeat_failed_get_host(e), false, &be);
 }
 
 /* Opens the circuit; true if it was closed. */
@@ -291,9 +290,9 @@ static bool circuit_open(struct store *st)
     return !atomic_exchange(&st->down, true);
 }
 
-/* Down by the probe's last ping, unless another process's probe has seen the store answer
- * since (so that a store that is back is back for every process of the host at once, not
- * one probe interval later for each); before it has pinged, by the host's view. */
+/* Down by the monitor's last checks, unless another process's monitor has seen the store
+ * answer since (so that a store that is back is back for every process of the host at once,
+ * not one check interval later for each); before it has reported, by the host's view. */
 static bool circuit_down(struct store *st)
 {
     if (atomic_load_explicit(&st->probed, memory_order_relaxed))
@@ -305,10 +304,19 @@ static bool circuit_down(struct store *st)
 
 int store_circuit_start(struct store *st)
 {
-    atomic_store(&st->probe_stop, false);
-    if (pthread_create(&st->probe, NULL, probe_run, st) != 0)
-        return -1;
+    mongoc_apm_callbacks_t *cb = mongoc_apm_callbacks_new();
+    bool ok;
+
+    mongoc_apm_set_server_heartbeat_succeeded_cb(cb, heartbeat_ok);
+    mongoc_apm_set_server_heartbeat_failed_cb(cb, heartbeat_failed);
     atomic_store(&st->probing, true);
+    /* Before the first pop (the monitor starts with it); once per pool. */
+    ok = mongoc_client_pool_set_apm_callbacks(st->pool, cb, st);
+    mongoc_apm_callbacks_destroy(cb);
+    if (!ok) {
+        atomic_store(&st->probing, false);
+        return -1;
+    }
     circuit = st;
     return 0;
 }
@@ -317,11 +325,6 @@ void store_circuit_stop(struct store *st)
 {
     if (st == NULL || !atomic_load(&st->probing))
         return;
-    pthread_mutex_lock(&st->probe_lock);
-    atomic_store(&st->probe_stop, true);
-    pthread_cond_signal(&st->probe_wake);
-    pthread_mutex_unlock(&st->probe_lock);
-    pthread_join(st->probe, NULL); /* within a ping's timeout */
     circuit = NULL;
     atomic_store(&st->probing, false);
     atomic_store(&st->probed, false);
@@ -335,7 +338,7 @@ int store_ping(struct store *st, struct app_error *err)
     bson_error_t be;
     int ret = -1;
 
-    /* With a probe that has pinged once, the answer is its last ping: instant, whatever the
+    /* With a monitor that has reported once, the answer is its last check: instant, whatever the
      * store does. */
     if (atomic_load(&st->probed) ||
         (atomic_load(&st->probing) &&
@@ -344,7 +347,7 @@ int store_ping(struct store *st, struct app_error *err)
         if (!circuit_down(st))
             return 0;
         error_set(err, ERR_UNAVAILABLE, NULL);
-        return error_log(err, "store: the probe's last ping failed");
+        return error_log(err, "store: the monitor's last check failed");
     }
     c = store_pop(st, err);
     if (c == NULL)

@@ -32,12 +32,13 @@ void store_use_background(void);
 void store_use_own_client(void);
 void store_own_client_done(void);
 
-/* The circuit (a worker's store): a thread pings the server every 500 ms (every 200 ms while
- * it does not answer) over a client of its own with 1 s timeouts. While the last ping failed,
- * or since a request thread's call found the server unreachable, request threads fail at once
- * with unavailable, and store_ping answers from the probe's state without a round trip; the
- * first ping that works closes it. store_circuit_start returns 0 or -1 (no thread: every call
- * waits out its own timeouts, as without a circuit); store_circuit_stop joins the thread and
+/* The circuit (a worker's store): the pool's own monitor checks the server every 500 ms,
+ * waiting 1 s for an answer (heartbeatFrequencyMS and connectTimeoutMS, unless the URI sets
+ * them), and reports each check. While the last check of every server failed, or since a
+ * request thread's call found the server unreachable, request threads fail at once with
+ * unavailable, and store_ping answers from that state without a round trip; the first check
+ * that works closes it. store_circuit_start, before the store's first use, returns 0 or -1
+ * (then every call waits out its own timeouts, as without a circuit); store_circuit_stop
  * accepts a store without one. */
 int store_circuit_start(struct store *st);
 void store_circuit_stop(struct store *st);
@@ -45,7 +46,7 @@ void store_circuit_stop(struct store *st);
 /* Destroys the pool; accepts NULL. No client may be in use. */
 void store_close(struct store *st);
 
-/* Round trip to the server (or, with a circuit, its probe's last answer, at once). 0 when it
+/* Round trip to the server (or, with a circuit, its monitor's last answer, at once). 0 when it
  * answers; -1 with err unavailable otherwise, within about LOOPED_DB_TIMEOUT_MS. */
 int store_ping(struct store *st, struct app_error *err);
 

@@ -12,6 +12,8 @@
 
 /* store.c: the client pool and its clients */
 
+#define STORE_SERVERS_MAX 16 /* servers of a URI the circuit follows */
+
 struct store {
     mongoc_client_pool_t *pool;
     mongoc_uri_t *uri;
@@ -20,16 +22,20 @@ struct store {
     mongoc_client_t *bg;          /* the background threads' client, made on first use */
     pthread_mutex_t bg_lock;      /* held from store_pop to store_push of bg */
     atomic_bool digests_complete; /* every key has its digest document (keysync.c checks) */
-    /* The circuit (store.c): down while the probe's last ping failed, or since a request's
-     * driver error said the server cannot be reached; request threads then fail at once,
-     * unless another process of the host has seen it answer since down_at (wall ms). */
+    /* The circuit (store.c): down while the pool monitor's last check of every server failed,
+     * or since a request's driver error said the server cannot be reached; request threads
+     * then fail at once, unless another process of the host has seen it answer since down_at
+     * (wall ms). */
     atomic_bool down;
     _Atomic int64_t down_at;
-    atomic_bool probing, probe_stop;
-    atomic_bool probed; /* the probe has pinged once: store_ping answers from its state */
-    pthread_t probe;
-    pthread_mutex_t probe_lock; /* with probe_wake: a stop wakes the probe at once */
-    pthread_cond_t probe_wake;
+    atomic_bool probing; /* the circuit runs (the monitor's reports count) */
+    atomic_bool probed;  /* the monitor has reported once: store_ping answers from its state */
+    pthread_mutex_t seen_lock; /* servers: written from the driver's monitor threads */
+    struct {
+        char host[BSON_HOST_NAME_MAX + 8];
+        bool up;
+    } servers[STORE_SERVERS_MAX];
+    size_t nservers;
 };
 
 /* Sets err from a driver error (unavailable, conflict or internal) with the driver's text

@@ -293,7 +293,7 @@ int worker_run(const struct config *cfg, const struct app *app, int listen_fd, i
         goto done;
     }
     if (store_circuit_start(w.ctx.store) != 0)
-        log_warn("store: no probe thread; requests wait out the store's timeouts");
+        log_warn("store: no circuit; requests wait out the store's timeouts");
     auth_check_init(cfg);
     if (audit_start(w.ctx.store, cfg) != 0) {
         log_error("audit: cannot start the writer thread");
