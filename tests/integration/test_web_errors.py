@@ -6,7 +6,8 @@ against every deployment (see conftest.py).
 Where the web server refuses a request itself (lighttpd's strict URL parsing, a missing login, a
 body over its own limit, a path outside /v1, the pool down) the envelope comes from the web
 server; where it passes the request on (Apache passes %01 and %FF to the application) it comes
-from the application. Both are checked here.
+from the application. Both are checked here. And one answer of the application's that was wrong: a NUL ("\\u0000")
+inside a JSON string is valid JSON, refused by validation naming the field, not invalid_json.
 """
 
 import http.client
@@ -23,6 +24,14 @@ from looped_test.settings import WEB_MAX_BODY
 def key(deployment, stack):
     r = deployment.request("POST", "/v1/teams/acme/api-keys", auth=stack.credentials("owner"),
                            json={"name": f"web errors {uuid.uuid4().hex[:8]}", "permission": "read_all"})
+    assert r.status_code == 201, r.text
+    return r.json()["key"]
+
+
+@pytest.fixture(scope="module")
+def write_key(deployment, stack):
+    r = deployment.request("POST", "/v1/teams/acme/api-keys", auth=stack.credentials("owner"),
+                           json={"name": f"web errors w {uuid.uuid4().hex[:8]}", "permission": "write_all"})
     assert r.status_code == 201, r.text
     return r.json()["key"]
 
@@ -173,3 +182,32 @@ def test_pool_down_is_unavailable(deployment):
         d.restart_pool()
     wait_until(lambda: d.get("/v1/health").status_code == 200, 30, "health 200 after the pool is back",
                interval=0.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# NUL inside a JSON string: valid JSON, but no field takes it (fcgi/http.c body_check)
+
+
+NUL_BODY = b'{"name": "Acme\\u0000 Inc", "address": {"city": "Par\\u0000is"}}'
+
+
+def test_nul_in_a_string_is_valid_json_refused_by_validation(deployment, write_key):
+    h = {"X-API-Key": write_key, "Content-Type": "application/json"}
+    r = deployment.request("POST", "/v1/customers", data=NUL_BODY, headers=h)
+    err = assert_error(r, 400, "validation_failed")
+    assert {d["field"] for d in err["details"]} == {"name", "address.city"}, err
+    # The same in a merge patch: the object stays as it was.
+    r = deployment.request("POST", "/v1/customers", json={"name": "Before NUL"}, headers={"X-API-Key": write_key})
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    r = deployment.request("PATCH", f"/v1/customers/{cid}", data=b'{"name": "\\u0000"}', headers=h)
+    assert [d["field"] for d in assert_error(r, 400, "validation_failed")["details"]] == ["name"]
+    assert deployment.get(f"/v1/customers/{cid}", headers={"X-API-Key": write_key}).json()["name"] == "Before NUL"
+
+
+def test_nul_in_a_key_name_is_refused(deployment, stack):
+    r = deployment.request("POST", "/v1/teams/acme/api-keys", auth=stack.credentials("owner"),
+                           data=b'{"name": "leak\\u0000", "permission": "read_all"}',
+                           headers={"Content-Type": "application/json"})
+    err = assert_error(r, 400, "validation_failed")
+    assert [d["field"] for d in err["details"]] == ["name"], err
