@@ -134,6 +134,30 @@ json_t *catalog_field_schema(const struct resource *r, const char *field)
     return p ? deref(r->schema, p, NULL) : NULL;
 }
 
+int catalog_sum(const struct resource *r, const json_t *doc, json_int_t *total)
+{
+    json_t *items, *item, *factors = json_object_get(r->sum, "multiply"), *f;
+    size_t i, j;
+
+    *total = 0;
+    items = json_object_get(doc, json_string_value(json_object_get(r->sum, "of")));
+    json_array_foreach (items, i, item) {
+        json_int_t product = 1;
+
+        json_array_foreach (factors, j, f) {
+            json_t *v = json_object_get(item, json_string_value(f));
+            json_int_t x =
+                json_is_integer(v) ? json_integer_value(v) : (json_int_t)json_number_value(v);
+
+            if (__builtin_mul_overflow(product, x, &product))
+                return -1;
+        }
+        if (__builtin_add_overflow(*total, product, total))
+            return -1;
+    }
+    return 0;
+}
+
 uint64_t catalog_scope_bit(const struct resource *r, enum scope_access access)
 {
     return 1ULL << (2 * (size_t)(r - resources) + (access == SCOPE_WRITE));

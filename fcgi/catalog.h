@@ -29,6 +29,11 @@ struct resource {
     json_t *sum;           /* {"of": "lines", "multiply": ["quantity", "unit_price"]} */
 };
 
+/* The x-sum field of doc: over the items of its array "of", the sum of the products of their
+ * "multiply" fields (a missing one counts 0). Returns 0, or -1 when that overflows a
+ * json_int_t. r must have a sum_field. Cannot fail otherwise. */
+int catalog_sum(const struct resource *r, const json_t *doc, json_int_t *total);
+
 /* Loads and checks every schema of dir and builds the catalog. Returns 0, or -1 with one
  * line in err (SCHEMA_ERR_LEN bytes). Call before any thread starts. */
 int catalog_load(const char *dir, char *err);

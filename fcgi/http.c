@@ -240,7 +240,10 @@ const char *http_query_get(const struct request *req, const char *name)
 #define BODY_DEPTH_MAX 16
 
 /* api.md §1: keys beginning with '$' or containing '.' or NUL are refused (they mean
- * something to MongoDB), and so is nesting deeper than any of our schemas goes. */
+ * something to MongoDB), and so is nesting deeper than any of our schemas goes. A NUL inside a
+ * string value is valid JSON (the parser takes it), but no field of ours wants one and every
+ * string goes on as a C string (schema checks, the store, the audit): refused here, naming the
+ * field, rather than cut short somewhere behind. */
 static void body_check(json_t *v, const char *path, int depth, struct app_error *err)
 {
     char sub[256];
@@ -272,6 +275,8 @@ static void body_check(json_t *v, const char *path, int depth, struct app_error 
             snprintf(sub, sizeof sub, "%s[%zu]", path, i);
             body_check(e, sub, depth + 1, err);
         }
+    } else if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
+        error_detail(err, path[0] ? path : "(body)", "may not contain NUL (\\u0000)");
     }
 }
 
@@ -304,8 +309,10 @@ int http_body_read(struct request *req, long long max, struct app_error *err)
         error_set(err, ERR_PAYLOAD_TOO_LARGE, "The request body is larger than %lld bytes.", max);
         goto done;
     }
-    /* Any JSON value: a scalar where an object belongs is a validation error, not bad JSON. */
-    req->body = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    /* Any JSON value: a scalar where an object belongs is a validation error, not bad JSON;
+     * likewise "\u0000" in a string (body_check refuses it with the field's name). */
+    req->body =
+        json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (req->body == NULL) {
         /* The parser's own text names library options: only the position is ours to say. */
         error_set(err, ERR_INVALID_JSON,

@@ -88,7 +88,9 @@ bool http_is_json_type(const char *content_type);
 bool http_request_id_is_sane(const char *s);
 
 /* Reads the body (at most max bytes) and parses it as JSON into req->body. Returns 0, or -1
- * with err set (payload_too_large, invalid_json, or internal_error on a read failure). */
+ * with err set (payload_too_large, invalid_json, validation_failed naming the fields for keys
+ * with '$', '.' or NUL, strings with NUL, or nesting too deep, or internal_error on a read
+ * failure). */
 int http_body_read(struct request *req, long long max, struct app_error *err);
 
 /* Adds a header line; fails (-1) only when the header buffer is full. */

@@ -117,42 +117,94 @@ static json_t *ok_response(const char *desc, json_t *schema, bool location)
                      "application/json", "schema", schema);
 }
 
-/* PATCH bodies are JSON merge patches: every writable field is optional, and null removes an
- * optional one. The server validates the merged result against the full schema. */
-static json_t *patch_schema(const struct resource *r, json_t *full)
+/* The merge-patch form (RFC 7396) of an object schema: every property optional, null removes
+ * an optional one (not a required one: the result would be invalid), and a nested object is
+ * itself a merge patch, so that {"address": {"line2": null}} removes line2 alone. Arrays are
+ * replaced whole, so their items keep their schema. r: leave out its read-only fields (the top
+ * level), or NULL. */
+static json_t *patch_of(const struct resource *r, json_t *obj)
 {
-    json_t *props = json_object(), *p, *required = json_object_get(full, "required");
-    const char *k;
+    json_t *props = json_object(), *p, *required = json_object_get(obj, "required"), *out;
+    const char *k, *desc = json_string_value(json_object_get(obj, "description"));
 
-    json_object_foreach (json_object_get(full, "properties"), k, p) {
+    json_object_foreach (json_object_get(obj, "properties"), k, p) {
         bool is_required = false, readonly = false;
         size_t i;
-        json_t *q;
+        json_t *q, *v;
 
-        for (i = 0; i < r->nreadonly; i++)
+        for (i = 0; r && i < r->nreadonly; i++)
             readonly |= strcmp(r->readonly[i], k) == 0;
         if (readonly)
             continue;
         json_array_foreach (required, i, q)
             is_required |= strcmp(json_string_value(q), k) == 0;
-        json_object_set_new(props, k,
-                            is_required ? json_deep_copy(p)
-                                        : json_pack("{s:[O, {s:s}]}", "anyOf", p, "type", "null"));
+        v = json_is_object(json_object_get(p, "properties")) ? patch_of(NULL, p)
+                                                             : json_deep_copy(p);
+        json_object_set_new(
+            props, k, is_required ? v : json_pack("{s:[o, {s:s}]}", "anyOf", v, "type", "null"));
     }
-    return json_pack("{s:s, s:s, s:b, s:o}", "type", "object", "description",
-                     "A JSON merge patch (RFC 7396): only the fields to change; null removes an "
-                     "optional field. The result must be valid.",
-                     "additionalProperties", 0, "properties", props);
+    out = json_pack("{s:s, s:b, s:o}", "type", "object", "additionalProperties", 0, "properties",
+                    props);
+    if (desc)
+        json_object_set_new(out, "description", json_string(desc));
+    return out;
 }
 
-static json_t *body(json_t *schema, json_t *examples)
+/* PATCH bodies are JSON merge patches; the server validates the merged result against the
+ * full schema. */
+static json_t *patch_schema(const struct resource *r, json_t *full)
 {
-    json_t *media = json_pack("{s:o}", "schema", schema);
+    json_t *s = patch_of(r, full);
+
+    json_object_set_new(s, "description",
+                        json_string("A JSON merge patch (RFC 7396): only the fields to change. "
+                                    "null removes an optional field, also inside a nested object "
+                                    "({\"address\": {\"line2\": null}} removes line2 alone); "
+                                    "an array is replaced whole. The result must be valid."));
+    return s;
+}
+
+/* A request body: application/json, and for a PATCH also application/merge-patch+json (the
+ * same merge patch under its own media type). */
+static json_t *body(json_t *schema, json_t *examples, bool merge_patch)
+{
+    json_t *media = json_pack("{s:o}", "schema", schema), *content;
 
     if (json_is_array(examples) && json_array_size(examples) > 0)
         json_object_set(media, "example", json_array_get(examples, 0));
-    return json_pack("{s:b, s:{s:o, s:O}}", "required", 1, "content", "application/json", media,
-                     "application/merge-patch+json", media);
+    content = json_pack("{s:O}", "application/json", media);
+    if (merge_patch)
+        json_object_set(content, "application/merge-patch+json", media);
+    json_decref(media);
+    return json_pack("{s:b, s:o}", "required", 1, "content", content);
+}
+
+/* The request example as the server answers it, with the read-only fields it adds (an id of
+ * the resource's prefix, the timestamps, the computed sum): the response schema requires them.
+ * Returns a new reference, or NULL for no example. */
+static json_t *response_example(const struct resource *r, json_t *examples)
+{
+    json_t *ex = json_deep_copy(json_array_get(examples, 0));
+
+    for (size_t i = 0; ex && i < r->nreadonly; i++) {
+        const char *k = r->readonly[i];
+        const char *fmt = json_string_value(json_object_get(catalog_field_schema(r, k), "format"));
+        json_int_t total;
+        char id[64];
+
+        if (json_object_get(ex, k))
+            continue;
+        if (strcmp(k, "id") == 0) {
+            snprintf(id, sizeof id, "%s_7Hq2Nc9Wd4Lx1Vb8Kz3R", r->id_prefix);
+            json_object_set_new(ex, k, json_string(id));
+        } else if (fmt && strcmp(fmt, "date-time") == 0) {
+            json_object_set_new(ex, k, json_string("2026-11-29T17:19:48Z"));
+        } else if (r->sum_field && strcmp(k, r->sum_field) == 0 &&
+                   catalog_sum(r, ex, &total) == 0) {
+            json_object_set_new(ex, k, json_integer(total));
+        }
+    }
+    return ex;
 }
 
 /* POST /v1/{resource}: idempotent with an Idempotency-Key (api.md §6.6), hence its header, the
@@ -169,7 +221,7 @@ static json_t *create_operation(const struct resource *r, const char *opid, cons
     return json_pack("{s:s, s:[s], s:s, s:O, s:[o], s:o, s:o}", "operationId", opid, "tags",
                      r->name, "summary", summary, "security", sec, "parameters",
                      ref("parameters", "Idempotency-Key"), "requestBody",
-                     body(ref("schemas", input), examples), "responses", res);
+                     body(ref("schemas", input), examples, false), "responses", res);
 }
 
 static void add_resource(json_t *doc, const struct resource *r)
@@ -205,6 +257,8 @@ static void add_resource(json_t *doc, const struct resource *r)
     full = json_deep_copy(full);
     for (size_t i = 0; i < r->nreadonly; i++)
         json_array_append_new(json_object_get(full, "required"), json_string(r->readonly[i]));
+    if ((d = response_example(r, examples)) != NULL)
+        json_object_set_new(full, "examples", json_pack("[o]", d));
     json_object_set_new(schemas, list,
                         json_pack("{s:s, s:[s,s,s], s:b, s:{s:{s:s, s:o}, s:{s:s}, s:{s:[s,s]}}}",
                                   "type", "object", "required", "data", "has_more", "next_cursor",
@@ -255,14 +309,14 @@ static void add_resource(json_t *doc, const struct resource *r)
                                       ok_response("The object.", ref("schemas", name), false)))));
     snprintf(summary, sizeof summary, "Update %s", r->name);
     snprintf(opid, sizeof opid, "update%s", name);
-    json_object_set_new(
-        ops, "patch",
-        json_pack(
-            "{s:s, s:[s], s:s, s:O, s:o, s:o}", "operationId", opid, "tags", r->name, "summary",
-            summary, "security", sec, "requestBody", body(ref("schemas", patch), NULL), "responses",
-            responses("400 401 403 404 413 415 422 429 500 503",
-                      json_pack("{s:o}", "200",
-                                ok_response("The changed object.", ref("schemas", name), false)))));
+    json_object_set_new(ops, "patch",
+                        json_pack("{s:s, s:[s], s:s, s:O, s:o, s:o}", "operationId", opid, "tags",
+                                  r->name, "summary", summary, "security", sec, "requestBody",
+                                  body(ref("schemas", patch), NULL, true), "responses",
+                                  responses("400 401 403 404 413 415 422 429 500 503",
+                                            json_pack("{s:o}", "200",
+                                                      ok_response("The changed object.",
+                                                                  ref("schemas", name), false)))));
     snprintf(summary, sizeof summary, "Delete %s", r->name);
     snprintf(opid, sizeof opid, "delete%s", name);
     json_object_set_new(

@@ -58,34 +58,16 @@ static void apply_defaults(const struct resource *r, json_t *doc)
     }
 }
 
-/* x-sum: {"of": "lines", "multiply": ["quantity", "unit_price"]}, computed after validation,
- * so every factor is a bounded integer. */
+/* x-sum (catalog_sum), computed after validation, so every factor is a bounded integer. */
 static int compute_sum(const struct resource *r, json_t *doc, struct app_error *err)
 {
-    json_t *items, *item, *factors = json_object_get(r->sum, "multiply"), *f;
-    json_int_t total = 0;
-    size_t i, j;
+    json_int_t total;
 
     if (r->sum_field == NULL)
         return 0;
-    items = json_object_get(doc, json_string_value(json_object_get(r->sum, "of")));
-    json_array_foreach (items, i, item) {
-        json_int_t product = 1;
-
-        json_array_foreach (factors, j, f) {
-            json_t *v = json_object_get(item, json_string_value(f));
-            json_int_t x =
-                json_is_integer(v) ? json_integer_value(v) : (json_int_t)json_number_value(v);
-
-            if (__builtin_mul_overflow(product, x, &product)) {
-                error_detail(err, r->sum_field, "is too large");
-                return error_invalid(err, "request");
-            }
-        }
-        if (__builtin_add_overflow(total, product, &total)) {
-            error_detail(err, r->sum_field, "is too large");
-            return error_invalid(err, "request");
-        }
+    if (catalog_sum(r, doc, &total) != 0) {
+        error_detail(err, r->sum_field, "is too large");
+        return error_invalid(err, "request");
     }
     json_object_set_new(doc, r->sum_field, json_integer(total));
     return 0;

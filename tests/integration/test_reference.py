@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from looped_test.asserts import JSON_CT
+from looped_test.asserts import JSON_CT, assert_error
 from looped_test.settings import ALL_DEPLOYMENTS, DEPLOY, REPO
 from looped_test.spec import SPEC, SpecChecker
 
@@ -77,6 +77,32 @@ def test_openapi_json_reaches_the_app(deployment):
     assert {"type": "apiKey", "in": "header", "name": "X-API-Key"}.items() <= schemes["ApiKey"].items(), schemes
 
 
+def test_openapi_merge_patch_and_examples(deployment):
+    """Issue 15: PATCH takes a nested null (merge patch) and says so, only PATCH lists
+    application/merge-patch+json, and each resource's example is valid for its response schema
+    (which requires the read-only fields)."""
+    doc = deployment.get("/openapi.json").json()
+    checker = SpecChecker()
+    checker.load(doc)
+    schemas = doc["components"]["schemas"]
+    patch = "/components/schemas/CustomerPatch"
+    assert checker._errors(patch, {"address": {"line2": None}, "email": None}, "body") == []
+    assert checker._errors(patch, {"address": {"city": None, "country": "FR"}}, "body") == []
+    assert checker._errors(patch, {"name": None}, "body"), "a required field may not be removed"
+    assert checker._errors(patch, {"address": {"floor": 2}}, "body"), "unknown nested field accepted"
+    assert "null" in schemas["CustomerPatch"]["description"] and "nested" in schemas["CustomerPatch"]["description"]
+    for res in RESOURCES:
+        ops = doc["paths"][f"/v1/{res}"]
+        assert list(ops["post"]["requestBody"]["content"]) == ["application/json"], res
+        patch_media = doc["paths"][f"/v1/{res}/{{id}}"]["patch"]["requestBody"]["content"]
+        assert sorted(patch_media) == ["application/json", "application/merge-patch+json"], res
+        name = ops["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+        item = schemas[name.removesuffix("List")]
+        assert item["examples"], res
+        for ex in item["examples"]:
+            assert checker._errors(f"/components/schemas/{name.removesuffix('List')}", ex, "body") == [], (res, ex)
+
+
 def test_root_is_the_static_reference(deployment):
     r = deployment.get("/")
     assert r.status_code == 200, r.text[:300]
@@ -97,9 +123,8 @@ def test_root_is_the_static_reference(deployment):
     assert "javascript" in js.headers.get("Content-Type", ""), js.headers
     assert js.content == BUNDLE.read_bytes()
 
-    # A missing static file is the web server's 404, not the application's.
-    nope = deployment.get("/no-such-page.html")
-    assert nope.status_code == 404 and "X-Request-Id" not in nope.headers, nope.headers
+    # A missing static file is the web server's 404, as the API's envelope (test_web_errors.py).
+    assert_error(deployment.get("/no-such-page.html"), 404, "not_found")
 
 
 def test_spec_checker_catches_a_lie(deployment, stack):

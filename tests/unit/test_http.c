@@ -1,4 +1,4 @@
-/* test_http.c: request parameters, request ids, media types, query strings, responses. */
+/* test_http.c: request parameters, request ids, media types, query strings, bodies, responses. */
 #include <fcgiapp.h>
 #include <string.h>
 
@@ -13,6 +13,84 @@ static int init(struct request *req, char **env, struct app_error *err)
     r.envp = env;
     memset(err, 0, sizeof *err);
     return http_request_init(req, &r, err);
+}
+
+/* libfcgi refills a stream through fillBuffProc: an in-memory body has nothing more. */
+static void no_more_input(FCGX_Stream *s)
+{
+    s->isClosed = 1;
+}
+
+/* Reads text (len bytes) as the body of a POST of that Content-Length: http_body_read's result,
+ * with req->body and err for the caller to check and release. */
+static int body(struct request *req, const char *text, size_t len, struct app_error *err)
+{
+    static unsigned char buf[512];
+    static FCGX_Stream in;
+    static FCGX_Request r;
+
+    memcpy(buf, text, len);
+    memset(&in, 0, sizeof in);
+    in.rdNext = in.stopUnget = buf;
+    in.stop = buf + len;
+    in.isReader = 1;
+    in.fillBuffProc = no_more_input;
+    memset(&r, 0, sizeof r);
+    r.in = &in;
+    memset(req, 0, sizeof *req);
+    memset(err, 0, sizeof *err);
+    req->fcgx = &r;
+    req->content_length = (long long)len;
+    return http_body_read(req, 1024, err);
+}
+
+/* The field of the first detail, or "". */
+static const char *detail_field(const struct app_error *err)
+{
+    json_t *d = json_array_get(err->details, 0);
+
+    return d ? json_string_value(json_object_get(d, "field")) : "";
+}
+
+static void test_bodies(void)
+{
+    struct request req;
+    struct app_error err;
+    /* JSON text as sent: \u0000 is the six characters of the escape. */
+    const char nul_value[] = "{\"name\": \"a\\u0000b\"}";
+    const char nul_nested[] = "{\"address\": {\"city\": \"x\"}, \"tags\": [\"ok\", \"\\u0000\"]}";
+    const char nul_key[] = "{\"na\\u0000me\": \"x\"}";
+    const char plain[] = "{\"name\": \"caf\\u00e9 \\u0001\"}";
+
+    ok(body(&req, plain, sizeof plain - 1, &err) == 0 &&
+           strcmp(json_string_value(json_object_get(req.body, "name")), "caf\xc3\xa9 \x01") == 0,
+       "escapes other than NUL decoded, the body taken");
+    http_request_free(&req);
+    error_clear(&err);
+
+    ok(body(&req, nul_value, sizeof nul_value - 1, &err) != 0, "a NUL inside a string refused");
+    ok(err.code == ERR_VALIDATION_FAILED, "as validation_failed, not invalid_json");
+    is_str(detail_field(&err), "name", "the detail names the field");
+    http_request_free(&req);
+    error_clear(&err);
+
+    ok(body(&req, nul_nested, sizeof nul_nested - 1, &err) != 0 &&
+           err.code == ERR_VALIDATION_FAILED,
+       "a NUL in an array of a nested body refused");
+    is_str(detail_field(&err), "tags[1]", "named by its path");
+    http_request_free(&req);
+    error_clear(&err);
+
+    ok(body(&req, nul_key, sizeof nul_key - 1, &err) != 0 &&
+           (err.code == ERR_VALIDATION_FAILED || err.code == ERR_INVALID_JSON),
+       "a NUL in a key refused");
+    http_request_free(&req);
+    error_clear(&err);
+
+    ok(body(&req, "{\"a\": }", 7, &err) != 0 && err.code == ERR_INVALID_JSON,
+       "bad JSON is still invalid_json");
+    http_request_free(&req);
+    error_clear(&err);
 }
 
 int main(void)
@@ -153,6 +231,8 @@ int main(void)
         http_request_free(&req);
         error_clear(&err);
     }
+
+    test_bodies();
 
     ok(http_header_add(&res, "Allow", "GET, POST") == 0, "header added");
     is_str(res.headers, "Allow: GET, POST\r\n", "header line");

@@ -30,6 +30,9 @@ WEB_USER = "www-data" if IS_ROOT else ""
 # unit-test build): any report fails the module that ran it.
 ALL_DEPLOYMENTS = ["lighttpd-spawned", "lighttpd-pool", "apache-fcgid", "apache-proxy-fcgi",
                    "lighttpd-pool-asan"]
+# The web servers' own body limit (lighttpd server.max-request-size, Apache LimitRequestBody), as
+# shipped in deploy/: well above the app's LOOPED_MAX_BODY (1 MiB), so that the app decides.
+WEB_MAX_BODY = 8 * 1048576
 POOL_WORKERS = 2
 POOL_THREADS = 4
 # LOOPED_TEST_MONGODB_URI: run against that server (e.g. a real MongoDB replica set) instead of

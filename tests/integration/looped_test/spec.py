@@ -12,8 +12,9 @@ whole document); declared response headers are validated when present. A mismatc
 test (or fixture) during which the response arrived, whichever thread made the request.
 
 Not checked: /v1/_test/* (test-only routes, not in the document), responses that are not the
-application's (no X-Request-Id and no JSON body: the web server's own 401 challenge, 411/413
-pages, 502/503 while the app is down, static files), and HEAD bodies. 405s, and 4xx/5xx on
+application's (no X-Request-Id and no JSON body: static files), and HEAD bodies. The web servers'
+own errors (their 401 challenge, 411/413, 502/503 while the app is down: deploy/lighttpd/errors.lua,
+deploy/apache/error.json) are the envelope with X-Request-Id, and checked like the app's. 405s, and 4xx/5xx on
 paths the document does not have (the app's 404 for /v1/nope), are checked against the Error
 schema; a 2xx on an undocumented path or method is a mismatch.
 """

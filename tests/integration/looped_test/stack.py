@@ -22,7 +22,7 @@ from .client import fcgi_params, fcgi_request
 from .procs import children, descendants, free_port, popen, stop_process, tail, wait_until
 from .settings import (ADMIN_BIN, APACHE2, ARTIFACTS, ASAN_FCGI_BIN, CRASH_RE, DB_NAME, DEPLOY,
                        EXTERNAL_URI, FCGI_BIN, IS_ROOT, LIGHTTPD, MEMBERS, POOL_THREADS, POOL_WORKERS,
-                       REPO, TEAMS, WEB_USER)
+                       REPO, TEAMS, WEB_MAX_BODY, WEB_USER)
 from .spec import SPEC
 
 
@@ -298,7 +298,8 @@ class Deployment:
             "LOOPED_HTTPD_MODE": "spawned" if self.mode == "spawned" else "socket",
             "LOOPED_HTTPD_SOCKET": str(self.sock), "LOOPED_HTTPD_FCGI_BIN": str(FCGI_BIN),
             "LOOPED_HTTPD_PROCS": str(self.procs or 2), "LOOPED_HTTPD_HTPASSWD": str(self.stack.htpasswd),
-            "LOOPED_HTTPD_WWW": str(DEPLOY / "www"), "LOOPED_HTTPD_MAX_REQUEST_KB": "2048"})
+            "LOOPED_HTTPD_WWW": str(DEPLOY / "www"), "LOOPED_HTTPD_MAX_REQUEST_KB": str(WEB_MAX_BODY // 1024),
+            "LOOPED_HTTPD_CONF_DIR": str(DEPLOY / "lighttpd")})
         (self.dir / "upload").mkdir(exist_ok=True)
         chown_web(self.dir / "upload")  # lighttpd buffers request bodies there
         conf = str(DEPLOY / "lighttpd" / "lighttpd.conf")
@@ -312,6 +313,7 @@ class Deployment:
             "LOOPED_HTTPD_STATE_DIR": self.dir, "LOOPED_HTTPD_WWW": DEPLOY / "www",
             "LOOPED_HTTPD_HTPASSWD": self.stack.htpasswd, "LOOPED_HTTPD_FCGI_BIN": FCGI_BIN,
             "LOOPED_HTTPD_PROCS": self.procs or 4, "LOOPED_HTTPD_SOCKET": self.sock,
+            "LOOPED_HTTPD_MAX_BODY": WEB_MAX_BODY,
         }
         if not IS_ROOT:
             import grp
