@@ -55,8 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
                 if (verr.details)
                     abort(); /* valid, yet with failures */
                 schema_coerce_integers(catalog_schemas(), rs[i].schema, rs[i].schema, copy);
-                if (!schema_validate(catalog_schemas(), rs[i].schema, rs[i].schema, copy, "",
-                                     NULL))
+                if (!schema_validate(catalog_schemas(), rs[i].schema, rs[i].schema, copy, "", NULL))
                     abort();
             } else if (json_array_size(verr.details) == 0) {
                 abort(); /* refused without a detail naming the field */

@@ -7,14 +7,14 @@
 
 #include "../../fcgi/auth.h"
 #include "../../fcgi/cursor.h"
+#include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    static const unsigned char pepper[32] = "fuzzing pepper, 32 bytes long..";
-
     (void)argc;
     (void)argv;
-    return auth_init(pepper, sizeof pepper) == 0 ? 0 : (abort(), 0);
+    fuzz_auth_init();
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)

@@ -14,12 +14,12 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    static const unsigned char pepper[32] = "fuzzing pepper, 32 bytes long..";
     char err[SCHEMA_ERR_LEN];
 
     (void)argc;
     (void)argv;
-    if (auth_init(pepper, sizeof pepper) != 0 || catalog_load(fuzz_schema_dir(), err) != 0 ||
+    fuzz_auth_init();
+    if (catalog_load(fuzz_schema_dir(), err) != 0 ||
         (looped_app.init && looped_app.init(fuzz_schema_dir(), err) != 0)) {
         fprintf(stderr, "fuzz_request: %s (run from the checkout, or set LOOPED_SCHEMA_DIR)\n",
                 err);
@@ -30,10 +30,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
-    static const char *const names[] = {"REQUEST_METHOD=",  "REQUEST_URI=",
-                                        "HTTP_X_API_KEY=",  "CONTENT_TYPE=",
-                                        "CONTENT_LENGTH=",  "HTTP_X_REQUEST_ID=",
-                                        "HTTP_X_FORWARDED_FOR="};
+    static const char *const names[] = {
+        "REQUEST_METHOD=", "REQUEST_URI=",       "HTTP_X_API_KEY=",      "CONTENT_TYPE=",
+        "CONTENT_LENGTH=", "HTTP_X_REQUEST_ID=", "HTTP_X_FORWARDED_FOR="};
     enum { NFIELDS = sizeof names / sizeof *names };
     char *env[NFIELDS + 2], *buf = malloc(n + NFIELDS * 24 + 32), *p = buf;
     const uint8_t *at = data, *end = data + n;
