@@ -354,8 +354,10 @@ def test_pool_sigterm_one_worker_under_load_drops_nothing(deployment):
     os.kill(before[0], signal.SIGTERM)
     stream.join()
     assert stream.failures() == [], stream.failures()
-    now = wait_until(lambda: (lambda n: n if before[0] not in n and len(n) == d.pool.workers
-                              else None)(d.pool.worker_pids()), 15, "a replacement worker")
+    def replaced():
+        now = d.pool.worker_pids()
+        return now if before[0] not in now and len(now) == d.pool.workers else None
+    now = wait_until(replaced, 15, "a replacement worker")
     assert set(now) - set(before), (before, now)
 
 

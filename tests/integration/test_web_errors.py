@@ -20,20 +20,21 @@ from looped_test.procs import wait_until
 from looped_test.settings import WEB_MAX_BODY
 
 
-@pytest.fixture(scope="module")
-def key(deployment, stack):
-    r = deployment.request("POST", "/v1/teams/acme/api-keys", auth=stack.credentials("owner"),
-                           json={"name": f"web errors {uuid.uuid4().hex[:8]}", "permission": "read_all"})
+def new_key(d, stack, permission):
+    r = d.request("POST", "/v1/teams/acme/api-keys", auth=stack.credentials("owner"),
+                  json={"name": f"web errors {permission} {uuid.uuid4().hex[:8]}", "permission": permission})
     assert r.status_code == 201, r.text
     return r.json()["key"]
+
+
+@pytest.fixture(scope="module")
+def key(deployment, stack):
+    return new_key(deployment, stack, "read_all")
 
 
 @pytest.fixture(scope="module")
 def write_key(deployment, stack):
-    r = deployment.request("POST", "/v1/teams/acme/api-keys", auth=stack.credentials("owner"),
-                           json={"name": f"web errors w {uuid.uuid4().hex[:8]}", "permission": "write_all"})
-    assert r.status_code == 201, r.text
-    return r.json()["key"]
+    return new_key(deployment, stack, "write_all")
 
 
 def raw(d, method, path, headers):
