@@ -289,7 +289,8 @@ class Web:
                 "LOOPED_HTTPD_MODE": "socket", "LOOPED_HTTPD_SOCKET": str(self.pool.sock),
                 "LOOPED_HTTPD_FCGI_BIN": "", "LOOPED_HTTPD_PROCS": "1",
                 "LOOPED_HTTPD_HTPASSWD": str(self.htpasswd), "LOOPED_HTTPD_WWW": str(self.www),
-                "LOOPED_HTTPD_MAX_REQUEST_KB": "2048"})
+                "LOOPED_HTTPD_MAX_REQUEST_KB": "8192",
+                "LOOPED_HTTPD_CONF_DIR": str(DEPLOY / "lighttpd")})  # its errors.lua
             conf = DEPLOY / "lighttpd" / "lighttpd.conf"
             r = subprocess.run(["lighttpd", "-tt", "-f", conf], env=env, capture_output=True,
                                text=True, timeout=30)
