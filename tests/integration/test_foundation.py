@@ -481,7 +481,8 @@ def test_store_frozen_fails_fast_then_recovers(deployment, stack, store_up):
             r = d.get("/v1/health")
             assert r.status_code == 503 and time.monotonic() - s < fast, time.monotonic() - s
         assert caught["status"] == 503 and caught["body"]["error"]["code"] == "unavailable", caught
-        assert caught["took"] < 2.5, caught
+        # (plus, under mod_fcgid, the second it may take to hand the request to a process)
+        assert caught["took"] < 2.5 + (fast - 0.1), caught
     finally:
         stack.store.thaw()
     t1 = time.monotonic()
