@@ -42,6 +42,7 @@ static const struct index_spec indexes[] = {
     {"api_keys", "team_created", {"team_id", "-created_at", "-_id"}, false},
     {"audit", "team_at", {"team_id", "-at"}, false},
     {"audit", "team_key_at", {"team_id", "key_id", "-at"}, false},
+    {"audit", "team_actor_at", {"team_id", "actor.id", "-at"}, false}, /* the list by actor */
     {"audit", "at", {"at"}, false}, /* the retention purge: {at < cutoff} across teams */
     {"rate_counts", "until", {"until"}, false}, /* the hosts' reads and the purge */
     /* The purge of kept idempotent answers (idempotency.h), the same way. */
