@@ -375,7 +375,7 @@ def _index_specs():
         specs = out.setdefault(f.stem, [("team_created", ["team_id", "-created_at", "-_id"])])
         for k, v in schema["properties"].items():
             if v.get("x-filterable"):
-                specs.append((f"team_{k}", ["team_id", k]))
+                specs.append((f"team_{k}_created", ["team_id", k, "-created_at", "-_id"]))
     return out
 
 
@@ -438,7 +438,7 @@ def test_plans_search_the_indexes(stores):
     assert "SCAN" in plan and "USING INDEX" not in plan, plan
     ix = _index_specs()
     assert ("team_actor_at", ["team_id", "actor.id", "-at"]) in ix["audit"]
-    assert ("team_status", ["team_id", "status"]) in ix["invoices"]
+    assert ("team_status_created", ["team_id", "status", "-created_at", "-_id"]) in ix["invoices"]
     for coll, specs in ix.items():
         # one document of Looped's types, so that the field profile knows the kinds
         db[coll].insert_one({"_id": bson.ObjectId() if coll == "audit" else "seed", "team_id": "acme",
