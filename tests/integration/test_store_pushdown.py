@@ -16,13 +16,12 @@ and no SCAN, for each of the project's shapes with its sort and limit; the lists
 
 import concurrent.futures
 import datetime
-import json
 import os
 import pathlib
-import re
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -359,24 +358,14 @@ def test_a_late_odd_value_ends_the_exact_pushdown(loaded, field, value):
 
 
 def _index_specs():
-    """The indexes of looped-admin init: fcgi/store_index.c's fixed list, and per resource of
-    schemas/*.json team_created and team_<field> for each x-filterable field."""
-    root = pathlib.Path(__file__).resolve().parents[2]
-    src = (root / "fcgi" / "store_index.c").read_text()
-    table = src[src.index("indexes[] = {"):src.index("};", src.index("indexes[] = {"))]
-    out = {}
-    for m in re.finditer(r'\{"(\w+)", "(\w+)", \{([^}]*)\}', table):
-        keys = re.findall(r'"([^"]+)"', m.group(3))
-        out.setdefault(m.group(1), []).append((m.group(2), keys))
-    for f in sorted((root / "schemas").glob("*.json")):
-        schema = json.loads(f.read_text())
-        if "properties" not in schema or f.name == "defs.json":
-            continue
-        specs = out.setdefault(f.stem, [("team_created", ["team_id", "-created_at", "-_id"])])
-        for k, v in schema["properties"].items():
-            if v.get("x-filterable"):
-                specs.append((f"team_{k}_created", ["team_id", k, "-created_at", "-_id"]))
-    return out
+    """The indexes of looped-admin init (fcgi/store_index.c and the schemas' x-filterable
+    fields), as tests/bench/store_scale.py reads them for its store."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        import store_scale
+    finally:
+        sys.path.pop(0)
+    return store_scale.index_specs()
 
 
 NOW = datetime.datetime(2026, 1, 5, tzinfo=UTC)
