@@ -42,6 +42,7 @@ static const struct index_spec indexes[] = {
     {"api_keys", "team_created", {"team_id", "-created_at", "-_id"}, false},
     {"audit", "team_at", {"team_id", "-at"}, false},
     {"audit", "team_key_at", {"team_id", "key_id", "-at"}, false},
+    {"audit", "team_actor_at", {"team_id", "actor.id", "-at"}, false}, /* the list by actor */
     {"audit", "at", {"at"}, false}, /* the retention purge: {at < cutoff} across teams */
     {"rate_counts", "until", {"until"}, false}, /* the hosts' reads and the purge */
     /* The purge of kept idempotent answers (idempotency.h), the same way. */
@@ -76,7 +77,8 @@ static int index_create(struct store *st, const struct index_spec *ix, struct ap
 }
 
 /* The fixed indexes, then per resource {team_id, created_at, _id} for pages and
- * {team_id, field} for each filterable field: a new schema brings its own indexes. */
+ * {team_id, field, created_at, _id} for each filterable field: a new schema brings its own
+ * indexes. */
 int store_indexes_create(struct store *st, struct app_error *err)
 {
     const struct resource *res;
@@ -95,9 +97,11 @@ int store_indexes_create(struct store *st, struct app_error *err)
             return -1;
         for (size_t f = 0; f < res[i].nfilterable; f++) {
             char name[80];
-            struct index_spec ix = {res[i].name, name, {"team_id", res[i].filterable[f]}, false};
+            struct index_spec ix = {
+                res[i].name, name, {"team_id", res[i].filterable[f], "-created_at", "-_id"}, false};
 
-            snprintf(name, sizeof name, "team_%s", res[i].filterable[f]);
+            /* The list's order after the filter: a filtered page reads only its rows. */
+            snprintf(name, sizeof name, "team_%s_created", res[i].filterable[f]);
             if (index_create(st, &ix, err) != 0)
                 return -1;
         }
