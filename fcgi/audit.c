@@ -84,13 +84,15 @@ void audit_submit(struct audit_rec *rec)
 
     if (q.disabled) {
         json_decref(rec->changes);
-        rec->changes = NULL;
+        json_decref(rec->rotation);
+        rec->changes = rec->rotation = NULL;
         return;
     }
     /* The stored document, _id included, before the answer: in the spool it outlives a crash. */
     store_audit_bson(rec, &doc);
     json_decref(rec->changes);
-    rec->changes = NULL;
+    json_decref(rec->rotation);
+    rec->changes = rec->rotation = NULL;
     pthread_mutex_lock(&q.lock);
     while (q.started && spool_fits(q.spool, &doc) && !spool_put(q.spool, &doc))
         pthread_cond_wait(&q.not_full, &q.lock);

@@ -28,14 +28,15 @@ struct audit_rec {
     char ip[KEY_IP_MAX];
     char user_agent[256];
     char request_id[72];
-    json_t *changes; /* api_key.updated: {"field": {"old", "new"}}; owned by the record */
+    json_t *changes;  /* api_key.updated: {"field": {"old", "new"}}; owned by the record */
+    json_t *rotation; /* api_key.rotated: {"from", "to", "grace_period_hours"}; likewise */
 };
 
 /* Starts the writer thread of this process over st. Returns 0 or -1. */
 int audit_start(struct store *st, const struct config *cfg);
 
-/* Queues a copy of rec (taking over rec->changes). Blocks while the queue is full: a record
- * is never dropped (back-pressure). Cannot fail after audit_start. */
+/* Queues a copy of rec (taking over rec->changes and rec->rotation). Blocks while the queue is
+ * full: a record is never dropped (back-pressure). Cannot fail after audit_start. */
 void audit_submit(struct audit_rec *rec);
 
 /* Notes a use of key_id at `at` from ip; at most one write per key every 60 s (design.md §3

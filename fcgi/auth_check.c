@@ -109,8 +109,8 @@ int auth_key_verify(struct store *st, struct request *req, enum scope_access acc
                     struct principal *p, struct response *res, struct app_error *err)
 {
     const struct api_key *k = &p->ka.key;
-    char when[UTIL_TIME_LEN];
-    int64_t now;
+    char when[UTIL_TIME_LEN], sunset[UTIL_HTTP_DATE_LEN];
+    int64_t now, ends;
     uint64_t need;
     int rc;
 
@@ -141,6 +141,11 @@ int auth_key_verify(struct store *st, struct request *req, enum scope_access acc
     now = util_now_ms();
     if (k->expires_at && k->expires_at <= now)
         return error_set(err, ERR_EXPIRED_API_KEY, NULL);
+    /* Still working, but not for long: a rotation's grace period, or an expiry within 7 days. */
+    if ((ends = keys_sunset(k, now)) != 0)
+        http_header_add(res, "Sunset", util_http_date(ends, sunset));
+    if (k->rotated_to[0])
+        http_header_add(res, "Looped-Key-Rotated-To", k->rotated_to_hint);
     /* A request from elsewhere neither spends the key's budget nor counts as its use. */
     if (!client_allowed(req, k))
         return error_set(err, ERR_IP_NOT_ALLOWED, NULL);

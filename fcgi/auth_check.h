@@ -34,7 +34,8 @@ struct principal {
  * key's allow-list (req->client_addr), its rate limit (the host's shared counters, ratelimit.h),
  * and then that the key grants `access` to req->resource (SCOPE_NONE: any valid key will do).
  * Wipes the raw key in the request's buffer once digested. Adds the response headers a key's
- * caller is owed (Looped-Key-Expires-At, RateLimit-*, Retry-After) to res, and notes the key's
+ * caller is owed (Looped-Key-Expires-At; Sunset and Looped-Key-Rotated-To once the key is known
+ * to be still valid, api.md §6.3-§6.4; RateLimit-*, Retry-After) to res, and notes the key's
  * use (last used) once the address and the budget admit it. Returns 0 with *p filled and
  * req->key pointing at p->ka.key, or -1 with err set: missing_api_key, invalid_api_key,
  * revoked_api_key, expired_api_key, ip_not_allowed, rate_limited, insufficient_scope

@@ -139,6 +139,10 @@ void keys_write(struct jsonw *w, const struct api_key *k, int64_t now)
     JSONW_LIT(w, ",\"revoked_by\":");
     jsonw_str_or_null(w, k->revoked_by);
     write_limits(w, k);
+    JSONW_LIT(w, ",\"rotated_from\":");
+    jsonw_str_or_null(w, k->rotated_from);
+    JSONW_LIT(w, ",\"rotated_to\":");
+    jsonw_str_or_null(w, k->rotated_to);
     JSONW_LIT(w, "}");
 }
 
@@ -399,6 +403,12 @@ int keys_apply(struct api_key *k, const struct key_input *in, int64_t now, json_
     change(changes, "scopes", catalog_scopes_json(k->scopes), catalog_scopes_json(scopes));
     k->permission = perm;
     k->scopes = scopes;
+    /* A rotated key's grace period may be moved, not ended never: it must stop some day. */
+    if (in->has_expires && in->expires_at == 0 && k->rotated_to[0]) {
+        error_detail(err, "expires_at",
+                     "cannot be null for a rotated key: its grace period ends then");
+        return error_invalid(err, "request");
+    }
     if (in->has_expires) {
         change(changes, "expires_at", keys_time_json(k->expires_at),
                keys_time_json(in->expires_at));
@@ -415,5 +425,57 @@ int keys_apply(struct api_key *k, const struct key_input *in, int64_t now, json_
         k->nips = in->nips;
     }
     k->updated_at = now;
+    return 0;
+}
+
+int keys_rotate_parse(json_t *body, int *hours, struct app_error *err)
+{
+    const char *field;
+    json_t *v;
+    uint32_t h;
+
+    *hours = KEYS_GRACE_DEFAULT_HOURS;
+    if (body == NULL)
+        return 0;
+    if (!json_is_object(body)) {
+        error_detail(err, "(body)", "must be a JSON object");
+        return error_invalid(err, "request");
+    }
+    json_object_foreach (body, field, v) {
+        if (strcmp(field, "grace_period_hours") == 0) {
+            if (json_uint_in(v, 0, KEYS_GRACE_MAX_HOURS, &h))
+                *hours = (int)h;
+            else
+                error_detail(err, "grace_period_hours", "must be an integer from 0 to 720");
+        } else {
+            char name[72];
+
+            snprintf(name, sizeof name, "%.64s", field);
+            error_detail(err, name, "is not a known field");
+        }
+    }
+    return err->details ? error_invalid(err, "request") : 0;
+}
+
+void keys_rotate_copy(const struct api_key *old, struct api_key *out)
+{
+    memset(out, 0, sizeof *out);
+    memcpy(out->team_id, old->team_id, sizeof out->team_id);
+    memcpy(out->name, old->name, sizeof out->name);
+    out->permission = old->permission;
+    out->scopes = old->scopes;
+    out->expires_at = old->expires_at;
+    out->rate = old->rate;
+    out->nips = old->nips;
+    memcpy(out->ips, old->ips, old->nips * sizeof *old->ips);
+    memcpy(out->rotated_from, old->id, sizeof out->rotated_from);
+}
+
+int64_t keys_sunset(const struct api_key *k, int64_t now)
+{
+    if (k->revoked_at || k->expires_at == 0 || k->expires_at <= now)
+        return 0;
+    if (k->rotated_to[0] || k->expires_at - now <= KEYS_SUNSET_WITHIN_MS)
+        return k->expires_at;
     return 0;
 }

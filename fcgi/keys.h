@@ -23,6 +23,10 @@ enum key_status { KEY_ACTIVE, KEY_EXPIRED, KEY_REVOKED };
 #define KEY_IP_MAX   64
 #define KEY_IPS_MAX  100 /* allowed_ips entries (api.md §6.2) */
 
+#define KEYS_GRACE_MAX_HOURS     720 /* a rotation's grace period: 0 to 30 days (api.md §6.3) */
+#define KEYS_GRACE_DEFAULT_HOURS 24
+#define KEYS_SUNSET_WITHIN_MS    (7LL * 86400 * 1000) /* Sunset on keys this close to expiry */
+
 /* A rate limit (api.md §6.1): requests per per_seconds; requests 0 is null (none). */
 struct key_rate {
     uint32_t requests, per_seconds;
@@ -42,6 +46,11 @@ struct api_key {
     char revoked_by[KEY_USER_MAX];
     char last_used_ip[KEY_IP_MAX];
     struct key_rate rate;
+    /* Rotation (api.md §6.3): the key this one replaced, and the key that replaced it with
+     * its hint (for Looped-Key-Rotated-To without a second read); "" when none. */
+    char rotated_from[KEY_ID_LEN];
+    char rotated_to[KEY_ID_LEN];
+    char rotated_to_hint[AUTH_HINT_LEN];
     uint32_t nips;                 /* allowed_ips: 0 is anywhere */
     struct ipnet ips[KEY_IPS_MAX]; /* last: copies stop at ips[nips] (KEYS_SIZE) */
 };
@@ -84,6 +93,19 @@ int keys_input_parse(json_t *body, bool create, int64_t now, struct key_input *i
  * Returns 0, or -1 with err set (validation_failed). */
 int keys_apply(struct api_key *k, const struct key_input *in, int64_t now, json_t *changes,
                struct app_error *err);
+
+/* Reads the body of a rotate request: NULL (none) or {"grace_period_hours": 0..720}, default
+ * KEYS_GRACE_DEFAULT_HOURS. Returns 0 with *hours set, or -1 with err set (validation_failed). */
+int keys_rotate_parse(json_t *body, int *hours, struct app_error *err);
+
+/* The key that replaces old in a rotation, in out: every setting of old (name, permission,
+ * scopes, expiry, rate limit, allowed IPs), none of its identity, times or uses; rotated_from
+ * names old. The caller gives it an id, a value (hash, hint), created_* and updated_at. */
+void keys_rotate_copy(const struct api_key *old, struct api_key *out);
+
+/* The time a response to k announces in Sunset (api.md §6.3, §6.4): its expiry while it is in
+ * a rotation's grace period or expires within KEYS_SUNSET_WITHIN_MS; else 0 (no Sunset). */
+int64_t keys_sunset(const struct api_key *k, int64_t now);
 
 /* A time as JSON: an RFC 3339 string, or null for 0. */
 json_t *keys_time_json(int64_t ms);

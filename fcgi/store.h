@@ -122,6 +122,7 @@ struct key_query {
     int status;           /* enum key_status, or -1 for any */
     const char *q;        /* name contains, case-insensitive, or NULL */
     int64_t now;          /* for the status filter */
+    int64_t expires_by;   /* > 0: only active keys expiring in (now, expires_by] */
     int64_t after_at;     /* cursor: strictly after (created_at, after_id) in that order */
     const char *after_id; /* NULL: from the start */
     size_t limit;         /* at most this many into out */
@@ -137,6 +138,14 @@ int store_key_update(struct store *st, const struct api_key *k, struct app_error
  * -1 with err set. */
 int store_key_revoke(struct store *st, const char *team, const char *id, const char *user,
                      int64_t now, struct app_error *err);
+
+/* The old key's half of a rotation (api.md §6.3), unless it is revoked or rotated already:
+ * rotated_to = new_id (with new_hint), and then either expires_at = until (until > 0) or, for
+ * no grace period (until 0), revoked_at = now by user. Returns 0 (done), 1 (revoked, rotated
+ * or gone meanwhile: nothing written), -1 with err set. */
+int store_key_rotate(struct store *st, const char *team, const char *id, const char *new_id,
+                     const char *new_hint, int64_t until, const char *user, int64_t now,
+                     struct app_error *err);
 
 /* Deletes the key, then its digest document and last use (best effort: an orphan does no
  * harm). Returns 0, 1 (no such key), -1 with err set. */

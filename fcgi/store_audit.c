@@ -39,6 +39,8 @@ void store_audit_bson(const struct audit_rec *r, bson_t *doc)
     BSON_APPEND_UTF8(doc, "request_id", r->request_id);
     if (r->changes)
         store_append_json(doc, "changes", r->changes);
+    if (r->rotation)
+        store_append_json(doc, "rotation", r->rotation);
 }
 
 /* True if every write error of an insert's reply is a duplicate _id. */
@@ -91,6 +93,26 @@ int store_audit_insert(struct store *st, const bson_t *docs, size_t n, struct ap
     return ret;
 }
 
+/* Copies the sub-document field of d, if there is one, into o as JSON. */
+static void doc_json(const bson_t *d, const char *field, json_t *o)
+{
+    const uint8_t *data;
+    uint32_t len;
+    bson_iter_t it;
+    bson_t sub;
+    char *text;
+
+    if (!bson_iter_init_find(&it, d, field) || !BSON_ITER_HOLDS_DOCUMENT(&it))
+        return;
+    bson_iter_document(&it, &len, &data);
+    if (!bson_init_static(&sub, data, len))
+        return;
+    text = bson_as_relaxed_extended_json(&sub, NULL);
+    if (text)
+        json_object_set_new(o, field, json_loads(text, 0, NULL));
+    bson_free(text);
+}
+
 /* Converts one stored record to the JSON of api.md §3.4. */
 static json_t *audit_to_json(const bson_t *d)
 {
@@ -120,19 +142,9 @@ static json_t *audit_to_json(const bson_t *d)
         json_object_set_new(o, "key_id", json_string(store_utf8(d, "key_id")));
     if (o && store_utf8(d, "key_name")[0])
         json_object_set_new(o, "key_name", json_string(store_utf8(d, "key_name")));
-    if (o && bson_iter_init_find(&it, d, "changes") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        const uint8_t *data;
-        uint32_t len;
-        bson_t changes;
-        char *text;
-
-        bson_iter_document(&it, &len, &data);
-        if (bson_init_static(&changes, data, len)) {
-            text = bson_as_relaxed_extended_json(&changes, NULL);
-            if (text)
-                json_object_set_new(o, "changes", json_loads(text, 0, NULL));
-            bson_free(text);
-        }
+    if (o) {
+        doc_json(d, "changes", o);
+        doc_json(d, "rotation", o);
     }
     return o;
 }

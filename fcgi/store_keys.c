@@ -92,6 +92,9 @@ static void key_from_bson(const bson_t *d, struct api_key *k)
     snprintf(k->created_by, sizeof k->created_by, "%s", store_utf8(d, "created_by"));
     snprintf(k->revoked_by, sizeof k->revoked_by, "%s", store_utf8(d, "revoked_by"));
     snprintf(k->last_used_ip, sizeof k->last_used_ip, "%s", store_utf8(d, "last_used_ip"));
+    snprintf(k->rotated_from, sizeof k->rotated_from, "%s", store_utf8(d, "rotated_from"));
+    snprintf(k->rotated_to, sizeof k->rotated_to, "%s", store_utf8(d, "rotated_to"));
+    snprintf(k->rotated_to_hint, sizeof k->rotated_to_hint, "%s", store_utf8(d, "rotated_to_hint"));
     limits_from_bson(d, k);
 }
 
@@ -163,6 +166,11 @@ int store_key_insert(struct store *st, const struct api_key *k, struct app_error
     store_append_date(&doc, "revoked_at", 0);
     BSON_APPEND_NULL(&doc, "revoked_by");
     append_limits(&doc, k);
+    if (k->rotated_from[0])
+        BSON_APPEND_UTF8(&doc, "rotated_from", k->rotated_from);
+    else
+        BSON_APPEND_NULL(&doc, "rotated_from");
+    BSON_APPEND_NULL(&doc, "rotated_to");
     /* The digest document first: a key is never findable by _id without it. */
     rc = digest_insert(st, k->hash, k->id, k->team_id, err);
     if (rc == 0 && (rc = store_insert(st, "api_keys", &doc, err)) != 0)
@@ -410,6 +418,17 @@ int store_key_list(struct store *st, const struct key_query *q, struct api_key *
         bson_append_array_end(cond, & or);
         store_and_done(&and);
     }
+    if (q->expires_by > 0) {
+        /* Expiring soon: active (not revoked, not yet expired) and expiring by then. */
+        bson_t *cond = store_and_next(&and);
+
+        BSON_APPEND_NULL(cond, "revoked_at");
+        BSON_APPEND_DOCUMENT_BEGIN(cond, "expires_at", &sub);
+        BSON_APPEND_DATE_TIME(&sub, "$gt", q->now);
+        BSON_APPEND_DATE_TIME(&sub, "$lte", q->expires_by);
+        bson_append_document_end(cond, &sub);
+        store_and_done(&and);
+    }
     if (q->q && q->q[0])
         store_append_contains(&filter, "name", q->q);
     if (q->after_id) {
@@ -457,6 +476,35 @@ int store_key_revoke(struct store *st, const char *team, const char *id, const c
 
     bson_destroy(filter);
     bson_destroy(update);
+    return rc < 0 ? -1 : matched == 0;
+}
+
+int store_key_rotate(struct store *st, const char *team, const char *id, const char *new_id,
+                     const char *new_hint, int64_t until, const char *user, int64_t now,
+                     struct app_error *err)
+{
+    /* rotated_to null also matches keys made before rotation existed (no such field): the one
+     * conditional write settles two rotations racing, and a rotate racing a revoke. */
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "team_id", BCON_UTF8(team), "revoked_at",
+                              BCON_NULL, "rotated_to", BCON_NULL);
+    bson_t update = BSON_INITIALIZER, set;
+    int64_t matched = 0;
+    int rc;
+
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "rotated_to", new_id);
+    BSON_APPEND_UTF8(&set, "rotated_to_hint", new_hint);
+    if (until > 0) {
+        BSON_APPEND_DATE_TIME(&set, "expires_at", until);
+    } else {
+        BSON_APPEND_DATE_TIME(&set, "revoked_at", now);
+        BSON_APPEND_UTF8(&set, "revoked_by", user);
+    }
+    BSON_APPEND_DATE_TIME(&set, "updated_at", now);
+    bson_append_document_end(&update, &set);
+    rc = store_update_one(st, "api_keys", filter, &update, false, &matched, err);
+    bson_destroy(filter);
+    bson_destroy(&update);
     return rc < 0 ? -1 : matched == 0;
 }
 

@@ -106,6 +106,24 @@ char *util_time_format(int64_t ms, char *buf)
     return buf;
 }
 
+char *util_http_date(int64_t ms, char *buf)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+
+    /* Not strftime: %a and %b follow the locale, the header is always in English. */
+    if (gmtime_r(&sec, &tm) == NULL || tm.tm_year < 0 || tm.tm_year > 9999 - 1900) {
+        sec = 0; /* out of the header's range: never expected for a key's expiry */
+        gmtime_r(&sec, &tm);
+    }
+    snprintf(buf, UTIL_HTTP_DATE_LEN, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return buf;
+}
+
 /* Reads exactly n digits at *s into *v; advances *s. */
 static int digits(const char **s, int n, int *v)
 {

@@ -25,6 +25,12 @@ void util_deadline(struct timespec *ts, int64_t ms);
 #define UTIL_TIME_LEN 25
 char *util_time_format(int64_t ms, char *buf);
 
+/* Formats ms since the epoch (seconds kept) as an HTTP date (RFC 9110 IMF-fixdate), "Sun, 06
+ * Nov 1994 08:49:37 GMT", as Sunset (RFC 8594) wants it. buf must hold UTIL_HTTP_DATE_LEN
+ * bytes. Returns buf. */
+#define UTIL_HTTP_DATE_LEN 32
+char *util_http_date(int64_t ms, char *buf);
+
 /* The one RFC 3339 parser (the JSON Schema formats use it too). Parses a date-time
  * ("2026-11-29T17:19:48Z"; "t"/"z" in lower case, fractions of any length (milliseconds kept)
  * and "+02:00" offsets allowed; years 0000-9999) into ms since the epoch, UTC (negative

@@ -9,6 +9,8 @@
 #include "../fcgi/cursor.h"
 #include "../fcgi/keysync.h"
 #include "../fcgi/keys.h"
+#include "../fcgi/log.h"
+#include "../fcgi/config.h"
 #include "../fcgi/store.h"
 #include "../fcgi/util.h"
 #include "../fcgi/worker.h"
@@ -17,7 +19,7 @@
 
 /* A management action's audit record: the person is the actor. */
 static void audit_action(const struct request *req, const struct api_key *k, const char *action,
-                         int status, json_t *changes)
+                         int status, json_t *changes, json_t *rotation)
 {
     struct audit_rec rec;
 
@@ -29,6 +31,7 @@ static void audit_action(const struct request *req, const struct api_key *k, con
     snprintf(rec.key_name, sizeof rec.key_name, "%s", k->name);
     rec.status = status;
     rec.changes = changes ? json_incref(changes) : NULL;
+    rec.rotation = rotation;
     audit_submit(&rec);
 }
 
@@ -83,7 +86,7 @@ int handle_keys_create(struct request *req, struct response *res, struct app_err
     json_object_set_new(res->body, "key", json_string(raw));
     snprintf(location, sizeof location, "/v1/teams/%s/api-keys/%s", k.team_id, k.id);
     http_header_add(res, "Location", location);
-    audit_action(req, &k, "api_key.created", 201, NULL);
+    audit_action(req, &k, "api_key.created", 201, NULL, NULL);
     ret = 0;
 done:
     auth_wipe(raw, sizeof raw);
@@ -97,6 +100,7 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
     struct api_key *page = NULL;
     struct key_query q = {.team = req->params[0], .status = -1, .now = util_now_ms()};
     const char *status = http_query_get(req, "status"), *cursor = http_query_get(req, "cursor");
+    const char *within = http_query_get(req, "expiring_within_days");
     char after[KEY_ID_LEN];
     size_t limit, n = 0;
     json_t *data = NULL;
@@ -109,6 +113,15 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
     if (status && keys_status_parse(status, (enum key_status *)&q.status) != 0) {
         error_detail(err, "status", "must be active, expired or revoked");
         return error_invalid(err, "query");
+    }
+    if (within) {
+        long long days;
+
+        if (util_strtonum(within, 1, 365, &days) != 0) {
+            error_detail(err, "expiring_within_days", "must be a whole number from 1 to 365");
+            return error_invalid(err, "query");
+        }
+        q.expires_by = q.now + days * 86400 * 1000;
     }
     q.q = http_query_get(req, "q");
     if (q.q && strlen(q.q) > 100) {
@@ -179,7 +192,7 @@ int handle_keys_update(struct request *req, struct response *res, struct app_err
     keysync_changed(req->ctx->store, k.id);
     if (respond_key(res, 200, &k, err) != 0)
         goto done;
-    audit_action(req, &k, "api_key.updated", 200, changes);
+    audit_action(req, &k, "api_key.updated", 200, changes, NULL);
     ret = 0;
 done:
     json_decref(changes);
@@ -199,7 +212,7 @@ int handle_keys_revoke(struct request *req, struct response *res, struct app_err
         return -1;
     keysync_changed(req->ctx->store, k.id);
     if (rc == 0)
-        audit_action(req, &k, "api_key.revoked", 200, NULL);
+        audit_action(req, &k, "api_key.revoked", 200, NULL, NULL);
     return respond_key(res, 200, &k, err);
 }
 
@@ -216,7 +229,93 @@ int handle_keys_delete(struct request *req, struct response *res, struct app_err
     if (rc == 1)
         return error_set(err, ERR_NOT_FOUND, NULL);
     keysync_changed(req->ctx->store, k.id);
-    audit_action(req, &k, "api_key.deleted", 204, NULL);
+    audit_action(req, &k, "api_key.deleted", 204, NULL, NULL);
     res->status = 204;
     return 0;
+}
+
+/* api.md §6.3: a new key with the old one's settings; the old one works until the grace period
+ * ends (none: revoked at once). The new key is stored first and the old one claimed after it,
+ * conditionally: of two rotations racing, or a rotation racing a revoke, one wins and the
+ * loser's new key is deleted again. */
+int handle_keys_rotate(struct request *req, struct response *res, struct app_error *err)
+{
+    struct api_key old, k;
+    unsigned char digest[AUTH_DIGEST_LEN];
+    char raw[AUTH_KEY_LEN + 1], location[160];
+    int64_t now = util_now_ms(), until = 0;
+    json_t *changes = NULL, *rotation = NULL;
+    int hours, rc, ret = -1;
+
+    if (req->content_length > 0 && http_body_read(req, req->ctx->cfg->max_body, err) != 0)
+        return -1;
+    if (keys_rotate_parse(req->body, &hours, err) != 0)
+        return -1;
+    if (key_load(req, &old, err) != 0)
+        return -1;
+    if (old.revoked_at)
+        return error_set(err, ERR_KEY_REVOKED, "A revoked API key cannot be rotated.");
+    if (old.rotated_to[0])
+        return error_set(err, ERR_CONFLICT, "This API key was already rotated (to %s).",
+                         old.rotated_to);
+    if (keys_status(&old, now) == KEY_EXPIRED)
+        return error_set(err, ERR_CONFLICT,
+                         "An expired API key cannot be rotated: give it a new expiry first.");
+    if (hours > 0) {
+        until = now + (int64_t)hours * 3600 * 1000;
+        if (old.expires_at && old.expires_at < until)
+            until = old.expires_at; /* the grace period never outlives the key */
+    }
+    keys_rotate_copy(&old, &k);
+    auth_id_generate("key_", k.id, sizeof k.id);
+    snprintf(k.created_by, sizeof k.created_by, "%s", req->remote_user);
+    k.created_at = k.updated_at = now;
+    auth_key_generate(raw);
+    if (auth_key_digest(raw, digest) != 0) {
+        error_set(err, ERR_INTERNAL, NULL);
+        error_log(err, "auth: HMAC failed");
+        goto done;
+    }
+    auth_hex(digest, k.hash);
+    auth_key_hint(raw, k.hint);
+    if (store_key_insert(req->ctx->store, &k, err) != 0)
+        goto done;
+    rc = store_key_rotate(req->ctx->store, old.team_id, old.id, k.id, k.hint, until,
+                          req->remote_user, now, err);
+    if (rc != 0) {
+        struct app_error e = {0};
+
+        if (store_key_delete(req->ctx->store, k.team_id, k.id, &e) < 0)
+            log_warn("keys: new key %s of a failed rotation left behind: %s", k.id, e.log);
+        error_clear(&e);
+        if (rc == 1 && key_load(req, &old, err) == 0)
+            error_set(err, old.revoked_at ? ERR_KEY_REVOKED : ERR_CONFLICT,
+                      old.revoked_at ? "A revoked API key cannot be rotated."
+                                     : "This API key was already rotated.");
+        goto done;
+    }
+    keysync_changed(req->ctx->store, old.id);
+    if (respond_key(res, 201, &k, err) != 0)
+        goto done;
+    /* The one and only time the new raw key leaves the server. */
+    json_object_set_new(res->body, "key", json_string(raw));
+    snprintf(location, sizeof location, "/v1/teams/%s/api-keys/%s", k.team_id, k.id);
+    http_header_add(res, "Location", location);
+    changes = json_pack("{s:{s:n, s:s}}", "rotated_to", "old", "new", k.id);
+    if (changes && until)
+        json_object_set_new(changes, "expires_at",
+                            json_pack("{s:o, s:o}", "old", keys_time_json(old.expires_at), "new",
+                                      keys_time_json(until)));
+    else if (changes)
+        json_object_set_new(changes, "revoked_at",
+                            json_pack("{s:n, s:o}", "old", "new", keys_time_json(now)));
+    rotation =
+        json_pack("{s:s, s:s, s:i}", "from", old.id, "to", k.id, "grace_period_hours", hours);
+    audit_action(req, &old, "api_key.rotated", 201, changes, rotation);
+    ret = 0;
+done:
+    json_decref(changes);
+    auth_wipe(raw, sizeof raw);
+    auth_wipe(digest, sizeof digest);
+    return ret;
 }

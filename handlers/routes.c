@@ -6,7 +6,8 @@
 
 #define KEYS_ADMIN (ROUTE_USER | ROUTE_TEAM | ROUTE_ADMIN)
 
-static const char *const keys_list_params[] = {"status", "q", "limit", "cursor", NULL};
+static const char *const keys_list_params[] = {"status", "q",      "expiring_within_days",
+                                               "limit",  "cursor", NULL};
 static const char *const audit_params[] = {"key_id", "actor", "action", "since",
                                            "until",  "limit", "cursor", NULL};
 static const char *const page_params[] = {"limit", "cursor", NULL};
@@ -31,6 +32,9 @@ static const struct route routes[] = {
     {"DELETE", "/v1/teams/{team_id}/api-keys/{key_id}", handle_keys_delete, KEYS_ADMIN, SCOPE_NONE,
      NULL},
     {"POST", "/v1/teams/{team_id}/api-keys/{key_id}/revoke", handle_keys_revoke, KEYS_ADMIN,
+     SCOPE_NONE, NULL},
+    /* The body is optional ({"grace_period_hours"}): the handler reads it when there is one. */
+    {"POST", "/v1/teams/{team_id}/api-keys/{key_id}/rotate", handle_keys_rotate, KEYS_ADMIN,
      SCOPE_NONE, NULL},
     {"GET", "/v1/teams/{team_id}/audit", handle_audit_list, KEYS_ADMIN, SCOPE_NONE, audit_params},
 

@@ -48,7 +48,7 @@ static json_t *key_reference(const struct api_key *k, int64_t now)
 
     for (uint32_t i = 0; i < k->nips; i++)
         json_array_append_new(ips, json_string(ipnet_format(&k->ips[i], buf)));
-    return json_pack(
+    json_t *o = json_pack(
         "{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
         k->id, "name", k->name, "permission", keys_permission_name(k->permission), "scopes",
         json_loads(k->permission == PERM_RESTRICTED ? "[\"customers:read\",\"tasks:write\"]" : "[]",
@@ -64,6 +64,12 @@ static json_t *key_reference(const struct api_key *k, int64_t now)
                                      (int)k->rate.per_seconds)
                          : json_null(),
         "allowed_ips", ips);
+
+    json_object_set_new(o, "rotated_from",
+                        k->rotated_from[0] ? json_string(k->rotated_from) : json_null());
+    json_object_set_new(o, "rotated_to",
+                        k->rotated_to[0] ? json_string(k->rotated_to) : json_null());
+    return o;
 }
 
 /* keys_write's text is the reference object's compact dump, and keys_to_json equals it. */
