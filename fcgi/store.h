@@ -140,9 +140,9 @@ int store_key_revoke(struct store *st, const char *team, const char *id, const c
                      int64_t now, struct app_error *err);
 
 /* The old key's half of a rotation (api.md §6.3), unless it is revoked or rotated already:
- * rotated_to = new_id (with new_hint), and then either expires_at = until (until > 0) or, for
- * no grace period (until 0), revoked_at = now by user. Returns 0 (done), 1 (revoked, rotated
- * or gone meanwhile: nothing written), -1 with err set. */
+ * rotated_to = new_id (with new_hint, as Looped-Key-Rotated-To sends it), and then either
+ * expires_at = until (until > 0) or, for no grace period (until 0), revoked_at = now by user.
+ * Returns 0 (done), 1 (revoked, rotated or gone meanwhile: nothing written), -1 with err set. */
 int store_key_rotate(struct store *st, const char *team, const char *id, const char *new_id,
                      const char *new_hint, int64_t until, const char *user, int64_t now,
                      struct app_error *err);

@@ -234,6 +234,17 @@ int handle_keys_delete(struct request *req, struct response *res, struct app_err
     return 0;
 }
 
+/* The hint as an HTTP header value can carry it: ASCII, "..." for the ellipsis (same length). */
+static const char *header_hint(const char *hint, char out[AUTH_HINT_LEN])
+{
+    const char *dots = strstr(hint, "\xe2\x80\xa6");
+
+    snprintf(out, AUTH_HINT_LEN, "%s", hint);
+    if (dots)
+        snprintf(out, AUTH_HINT_LEN, "%.*s...%s", (int)(dots - hint), hint, dots + 3);
+    return out;
+}
+
 /* api.md §6.3: a new key with the old one's settings; the old one works until the grace period
  * ends (none: revoked at once). The new key is stored first and the old one claimed after it,
  * conditionally: of two rotations racing, or a rotation racing a revoke, one wins and the
@@ -242,7 +253,7 @@ int handle_keys_rotate(struct request *req, struct response *res, struct app_err
 {
     struct api_key old, k;
     unsigned char digest[AUTH_DIGEST_LEN];
-    char raw[AUTH_KEY_LEN + 1], location[160];
+    char raw[AUTH_KEY_LEN + 1], location[160], hint[AUTH_HINT_LEN];
     int64_t now = util_now_ms(), until = 0;
     json_t *changes = NULL, *rotation = NULL;
     int hours, rc, ret = -1;
@@ -280,8 +291,8 @@ int handle_keys_rotate(struct request *req, struct response *res, struct app_err
     auth_key_hint(raw, k.hint);
     if (store_key_insert(req->ctx->store, &k, err) != 0)
         goto done;
-    rc = store_key_rotate(req->ctx->store, old.team_id, old.id, k.id, k.hint, until,
-                          req->remote_user, now, err);
+    rc = store_key_rotate(req->ctx->store, old.team_id, old.id, k.id, header_hint(k.hint, hint),
+                          until, req->remote_user, now, err);
     if (rc != 0) {
         struct app_error e = {0};
 
