@@ -87,7 +87,8 @@ def test_rotate_without_grace_revokes_at_once_everywhere(deployment, stack):
     assert r.status_code == 201, r.text
     new = r.json()
     RAW_KEYS.append(new["key"])
-    assert_error(use(d, old["key"]), 401, "revoked_api_key")
+    # The worker that rotated forgets the key at once, the others within 1 s (the feed); the
+    # next request may reach any of them.
     time.sleep(CHANGE_SEEN_WITHIN)
     res = fan_out(d, 30, {"X-API-Key": old["key"]}, threads=6)
     bad = [x for x in res if x[0] != 401 or (x[2] or {}).get("error", {}).get("code") != "revoked_api_key"]
