@@ -28,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import bson
@@ -215,13 +216,17 @@ def measure(db, team, now_ms, days, calls):
     return out
 
 
+def second_client(client, **options):
+    """Another client (its own connections) of the store `client` talks to."""
+    host, port = client.address
+    return pymongo.MongoClient(f"mongodb://{host}:{port}/", **options)
+
+
 def stall(db, team, now_ms, calls, page_s=90.0):
     """No store-wide stall: p99 of a key check (find by hash, store_keys.c), an audited request's
     writes (a batch of 10 records as the audit writer sends it, then the key's last-used update)
     and a resource write (an invoice update), idle and then while another client pages through the
     team's whole audit with the keyset cursor (101 a page; bounded: page_s seconds)."""
-    import threading
-
     rng = random.Random(11)
     if db.api_keys.count_documents({"team_id": team}) == 0:
         db.api_keys.insert_many([{"_id": f"key_{k:04d}", "team_id": team, "hash": f"{k:064x}",
@@ -250,7 +255,7 @@ def stall(db, team, now_ms, calls, page_s=90.0):
 
     pages = [0]
     done = threading.Event()
-    pager = pymongo.MongoClient(f"mongodb://{db.client.address[0]}:{db.client.address[1]}/")
+    pager = second_client(db.client)
 
     def page_all():
         flt, deadline = {"team_id": team}, time.monotonic() + page_s
@@ -283,8 +288,7 @@ def first_queries(client, timeout_s):
     """The first lists after a start (bounded: a store still reading its field profile may answer
     from a scan), then how long until explain says the limit is pushed (the profile is known)."""
     out = {}
-    quick = pymongo.MongoClient(client.address and f"mongodb://{client.address[0]}:{client.address[1]}/",
-                                socketTimeoutMS=int(timeout_s * 1000))
+    quick = second_client(client, socketTimeoutMS=int(timeout_s * 1000))
     t0 = time.perf_counter()
     for name, coll, flt, sort, limit in (
             ("first audit list after start", "audit", {"team_id": "acme"}, LIST_SORT, 101),
