@@ -88,7 +88,10 @@ def test_outside_the_allow_list_is_404(deployment):
     # Behind the trusted proxy (127.0.0.1): the client it names decides.
     r = d.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
     assert_error(r, 404, "not_found")
-    assert d.get("/v1/metrics").status_code == 404, "only /metrics"
+    # /v1/metrics is no route of its own: an API path, answered as any without a key
+    r = d.get("/v1/metrics")
+    assert r.status_code == 401 and r.json()["error"]["code"] in ("missing_api_key", "unauthenticated"), r.text
+    assert "looped_" not in r.text, "only /metrics serves the counters"
 
 
 def test_sigkilled_process_keeps_its_counts(deployment):
