@@ -11,6 +11,7 @@
 #include "http.h"
 #include "idempotency.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "store.h"
 #include "util.h"
@@ -42,6 +43,7 @@ static struct {
     size_t touches_due; /* a first use waits to be written */
     bool stopping, started;
     bool disabled; /* LOOPED_AUDIT=0: nothing is recorded (benchmarks only) */
+    int64_t depth; /* records this process queued and has not written yet (the metrics) */
     pthread_t thread, purger;
     bool purging; /* the purger thread runs */
     struct store *store;
@@ -61,6 +63,12 @@ void audit_from_request(struct audit_rec *rec, const struct request *req, const 
     snprintf(rec->ip, sizeof rec->ip, "%s", req->client_addr);
     snprintf(rec->user_agent, sizeof rec->user_agent, "%s", req->user_agent);
     snprintf(rec->request_id, sizeof rec->request_id, "%s", req->request_id);
+}
+
+/* The queue's gauges for the metrics; under q.lock. */
+static void queue_report(void)
+{
+    metrics_audit_queue(q.depth, (int64_t)spool_used(q.spool), (int64_t)spool_size(q.spool));
 }
 
 void audit_key_request(const struct request *req, const struct api_key *k, int status)
@@ -105,6 +113,8 @@ void audit_submit(struct audit_rec *rec)
         bson_destroy(&doc);
         return;
     }
+    q.depth++;
+    queue_report();
     pthread_cond_signal(&q.not_empty);
     pthread_mutex_unlock(&q.lock);
     bson_destroy(&doc);
@@ -267,6 +277,7 @@ static struct spool *adopt_step(struct spool *orphan, bson_t *batch, int64_t *ne
     }
     n = spool_peek(orphan, batch, BATCH_MAX, &end);
     if (n > 0 && store_audit_insert(q.store, batch, n, &err) != 0) {
+        metrics_audit_write_failed();
         /* Kept in its file for the next look (by this process or another). */
         log_warn("audit: %zu records of a stopped process not written yet (%s)", n, err.log);
         error_clear(&err);
@@ -274,6 +285,7 @@ static struct spool *adopt_step(struct spool *orphan, bson_t *batch, int64_t *ne
         return NULL;
     }
     spool_commit(orphan, end);
+    metrics_audit_written(n);
     *sent += n;
     if (n > 0)
         return orphan;
@@ -321,10 +333,15 @@ static void *writer(void *arg)
             if (store_audit_insert(q.store, batch, n, &err) == 0) {
                 pthread_mutex_lock(&q.lock);
                 spool_commit(q.spool, end);
+                /* (records a dead process with our pid left are not in depth) */
+                q.depth = q.depth > (int64_t)n ? q.depth - (int64_t)n : 0;
+                queue_report();
                 pthread_cond_broadcast(&q.not_full);
                 pthread_mutex_unlock(&q.lock);
+                metrics_audit_written(n);
                 retry = 0;
             } else {
+                metrics_audit_write_failed();
                 /* Keep the records and try again: the queue fills, requests wait. */
                 retry = retry ? (retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2) : 100;
                 log_warn("audit: %zu records not written yet (%s); retrying in %lld ms", n, err.log,
@@ -393,6 +410,8 @@ int audit_start(struct store *st, const struct config *cfg)
     }
     q.stopping = false;
     q.started = true;
+    q.depth = 0;
+    queue_report();
     if (pthread_create(&q.thread, NULL, writer, NULL) != 0) {
         q.started = false;
         goto fail;

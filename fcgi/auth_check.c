@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "config.h"
 #include "keysync.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "store.h"
 #include "util.h"
@@ -53,8 +54,10 @@ static int key_lookup(struct store *st, struct principal *p, struct app_error *e
 
     switch (keycache_get(p->ka.digest, &p->ka)) {
     case KEYCACHE_HIT:
+        metrics_key_check(METRICS_KEY_HIT);
         return 0;
     case KEYCACHE_UNKNOWN:
+        metrics_key_check(METRICS_KEY_UNKNOWN);
         return 1;
     case KEYCACHE_MISS:
         break;
@@ -64,11 +67,13 @@ static int key_lookup(struct store *st, struct principal *p, struct app_error *e
     rc = store_key_by_hash(st, hex, &p->ka.key, err);
     if (rc < 0) {
         keycache_done(p->ka.digest);
+        metrics_key_check(METRICS_KEY_MISS);
         return -1;
     }
     if (rc == 1)
         memset(&p->ka.key, 0, sizeof p->ka.key); /* remembered as unknown */
     keycache_put(&p->ka, read_started);
+    metrics_key_check(rc == 1 ? METRICS_KEY_UNKNOWN : METRICS_KEY_MISS);
     return rc;
 }
 
@@ -97,6 +102,7 @@ static int rate_take(const struct api_key *k, int64_t now, struct response *res,
     http_header_add(res, "RateLimit-Reset", n);
     if (v.allowed)
         return 0;
+    metrics_rate_limited();
     snprintf(n, sizeof n, "%u", (unsigned)v.retry_after_s);
     http_header_add(res, "Retry-After", n);
     return error_set(err, ERR_RATE_LIMITED,
@@ -115,10 +121,14 @@ int auth_key_verify(struct store *st, struct request *req, enum scope_access acc
     int rc;
 
     p->known = false;
-    if (req->api_key == NULL || req->api_key[0] == '\0')
+    if (req->api_key == NULL || req->api_key[0] == '\0') {
+        metrics_key_check(METRICS_KEY_REFUSED);
         return error_set(err, ERR_MISSING_API_KEY, NULL);
-    if (!auth_key_well_formed(req->api_key))
+    }
+    if (!auth_key_well_formed(req->api_key)) {
+        metrics_key_check(METRICS_KEY_REFUSED);
         return error_set(err, ERR_INVALID_API_KEY, NULL);
+    }
     rc = auth_key_digest(req->api_key, p->ka.digest);
     /* The raw key is not needed past this point: wipe it in the library's buffer. */
     auth_wipe(req->api_key, strlen(req->api_key));

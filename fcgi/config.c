@@ -22,8 +22,8 @@ struct setting {
     const char *name;
     enum setting_type type;
     size_t offset;
-    const char *def; /* NULL: unset */
-    long long min, max;
+    const char *def;    /* NULL: unset */
+    long long min, max; /* SET_INT: the range; SET_NETS: max is the room in the array */
 };
 
 #define F(field) offsetof(struct config, field)
@@ -47,10 +47,18 @@ static const struct setting settings[] = {
     {"LOOPED_AUDIT", SET_BOOL, F(audit), "1", 0, 0},
     {"LOOPED_STATE_DIR", SET_OPT_STRING, F(state_dir), NULL, 0, 0},
     {"LOOPED_HOST_ID", SET_OPT_STRING, F(host_id), NULL, 0, 0},
-    {"LOOPED_TRUSTED_PROXIES", SET_NETS, F(trusted), "", 0, 0},
+    {"LOOPED_TRUSTED_PROXIES", SET_NETS, F(trusted), "", 0, CONFIG_TRUSTED_MAX},
+    {"LOOPED_METRICS_ALLOW", SET_NETS, F(metrics_allow), "127.0.0.1/32,::1/128", 0,
+     CONFIG_METRICS_MAX},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/* Where a SET_NETS setting's number of blocks goes. */
+static size_t *nets_count(struct config *cfg, const struct setting *s)
+{
+    return s->offset == F(trusted) ? &cfg->ntrusted : &cfg->nmetrics_allow;
+}
 
 static int setting_apply(struct config *cfg, const struct setting *s, const char *value, char *err)
 {
@@ -103,15 +111,15 @@ static int setting_apply(struct config *cfg, const struct setting *s, const char
         return 0;
     case SET_NETS: {
         char bad[64];
-        int count = ipnet_list_parse(value, cfg->trusted, CONFIG_TRUSTED_MAX, bad, sizeof bad);
+        int count = ipnet_list_parse(value, (struct ipnet *)base, (size_t)s->max, bad, sizeof bad);
 
         if (count < 0) {
             snprintf(err, CONFIG_ERR_LEN,
-                     "%s: \"%.48s\" is not an IP address or CIDR block (or more than %d)", s->name,
-                     bad, CONFIG_TRUSTED_MAX);
+                     "%s: \"%.48s\" is not an IP address or CIDR block (or more than %lld)",
+                     s->name, bad, s->max);
             return -1;
         }
-        cfg->ntrusted = (size_t)count;
+        *nets_count(cfg, s) = (size_t)count;
         return 0;
     }
     }

@@ -9,6 +9,7 @@
 #include "log.h"
 
 #define CONFIG_TRUSTED_MAX 64
+#define CONFIG_METRICS_MAX 64
 
 struct config {
     char *mongodb_uri;       /* LOOPED_MONGODB_URI */
@@ -30,6 +31,9 @@ struct config {
     char *host_id;            /* LOOPED_HOST_ID: this host among those sharing the store */
     struct ipnet trusted[CONFIG_TRUSTED_MAX]; /* LOOPED_TRUSTED_PROXIES */
     size_t ntrusted;
+    struct ipnet
+        metrics_allow[CONFIG_METRICS_MAX]; /* LOOPED_METRICS_ALLOW: who may read /metrics */
+    size_t nmetrics_allow;
 };
 
 #define CONFIG_ERR_LEN 256

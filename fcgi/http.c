@@ -360,6 +360,7 @@ int http_response_send(struct request *req, const struct response *res)
     FCGX_Request *r = req->fcgx;
     char head[1024];
     const char *body = res->text;
+    const char *type = res->content_type ? res->content_type : "application/json; charset=utf-8";
     char *dumped = NULL;
     size_t blen = res->text_len;
     int n, ret = -1;
@@ -377,11 +378,11 @@ int http_response_send(struct request *req, const struct response *res)
                  "X-Request-Id: %s\r\n"
                  "Cache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\n"
-                 "%s"
+                 "%s%s%s"
                  "%s"
                  "Content-Length: %zu\r\n\r\n",
                  res->status, error_reason(res->status), req->request_id,
-                 body ? "Content-Type: application/json; charset=utf-8\r\n" : "", res->headers,
+                 body ? "Content-Type: " : "", body ? type : "", body ? "\r\n" : "", res->headers,
                  blen);
     if (n < 0 || (size_t)n >= sizeof head)
         goto done;
@@ -403,6 +404,7 @@ int http_error_send(struct request *req, struct response *res, const struct app_
     res->body = NULL;
     free(res->text);
     res->text_len = 0;
+    res->content_type = NULL;
     res->status = error_status(err->code);
     error_write(&w, err, req->request_id);
     res->text = jsonw_finish(&w, &res->text_len);

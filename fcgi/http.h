@@ -62,7 +62,8 @@ struct response {
     json_t *body; /* owned; NULL for no body (204) */
     char *text;   /* owned JSON text sent instead of body (jsonw.h), or NULL */
     size_t text_len;
-    char headers[1024]; /* "Name: value\r\n" lines */
+    const char *content_type; /* static; the type of text when it is not JSON, or NULL */
+    char headers[1024];       /* "Name: value\r\n" lines */
     size_t headers_len;
 };
 

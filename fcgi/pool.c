@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "util.h"
 #include "worker.h"
@@ -235,6 +236,7 @@ static void pool_reap(struct pool *p, bool stopping)
             else
                 log_error("worker %ld exited with status %d; starting another", (long)pid,
                           WEXITSTATUS(status));
+            metrics_worker_restart();
             /* A worker that dies at once will die again: back off instead of spinning. */
             if (lived < 1000) {
                 p->backoff = p->backoff ? p->backoff * 2 : 100;
@@ -338,6 +340,11 @@ int pool_run(struct config *cfg, const struct app *app, const char *config_file)
     /* The workers' shared rate-limit counters outlive each of them, and every reload. */
     if (ratelimit_attach_anon() != 0) {
         fprintf(stderr, "looped-fcgi: cannot map the rate-limit table: %s\n", strerror(errno));
+        goto done;
+    }
+    /* So do the workers' metrics: a scrape sees every worker, a dead one's counts too. */
+    if (metrics_attach_anon() != 0) {
+        fprintf(stderr, "looped-fcgi: cannot map the metrics table: %s\n", strerror(errno));
         goto done;
     }
     p->listen_fd = pool_listen(cfg->listen, cfg->socket_group, err);

@@ -122,6 +122,16 @@ bool spool_empty(const struct spool *s)
     return atomic_load(&s->h->head) == atomic_load(&s->h->tail);
 }
 
+size_t spool_used(const struct spool *s)
+{
+    return (size_t)(atomic_load(&s->h->head) - atomic_load(&s->h->tail));
+}
+
+size_t spool_size(const struct spool *s)
+{
+    return (size_t)s->h->size;
+}
+
 bool spool_fits(const struct spool *s, const bson_t *doc)
 {
     return ALIGN8(doc->len) <= s->h->size / 4;

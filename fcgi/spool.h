@@ -38,6 +38,10 @@ void spool_commit(struct spool *s, uint64_t end);
 /* True if no record waits. */
 bool spool_empty(const struct spool *s);
 
+/* Bytes in use by records waiting, and the ring's size (for the metrics). */
+size_t spool_used(const struct spool *s);
+size_t spool_size(const struct spool *s);
+
 /* The spool of a process that is gone (its lock is free), other than own, locked for the
  * caller; NULL if there is none. */
 struct spool *spool_adopt(const char *dir, const struct spool *own);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -20,6 +21,7 @@
 #include "idempotency.h"
 #include "keysync.h"
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "ratesync.h"
 #include "router.h"
@@ -70,6 +72,14 @@ static int worker_team_check(struct worker_ctx *ctx, struct request *req, const 
     return 0;
 }
 
+static int64_t worker_usec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO: no system call */
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Every request: gate on size and media type, route, check query and caller, read the body,
  * run the handler, answer. Every failure becomes the error envelope; 5xx are logged with
  * their internal detail, which never reaches the client. */
@@ -83,7 +93,8 @@ static void worker_handle(struct worker *w, FCGX_Request *fcgx)
     struct idem idem;
     const struct route *route = NULL;
     char allow[64];
-    int rc = -1, kept;
+    int rc = -1, kept, status;
+    int64_t started = worker_usec();
 
     memset(&res, 0, sizeof res);
     memset(&err, 0, sizeof err);
@@ -144,8 +155,9 @@ static void worker_handle(struct worker *w, FCGX_Request *fcgx)
     rc = route->handler(&req, &res, &err);
     idem_finish(ctx->store, &idem, rc, &res, &err);
 answer:
+    status = rc == 0 ? res.status : error_status(err.code);
     if (who.known)
-        audit_key_request(&req, &who.ka.key, rc == 0 ? res.status : error_status(err.code));
+        audit_key_request(&req, &who.ka.key, status);
     if (rc == 0) {
         if (http_response_send(&req, &res) != 0)
             log_debug("request %s: client went away", req.request_id);
@@ -158,6 +170,9 @@ answer:
         if (http_error_send(&req, &res, &err) != 0)
             log_debug("request %s: client went away", req.request_id);
     }
+    /* Counted before FCGX_Finish_r flushes the answer: a client that has it sees it counted. */
+    metrics_request(route ? (int)(route - w->app->routes) : -1, req.method, status,
+                    worker_usec() - started);
     error_clear(&err);
     http_response_clear(&res);
     http_request_free(&req);
@@ -229,6 +244,25 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
+/* The metrics table, like the rate-limit table below: the supervisor's, or the file in the state
+ * directory, or (spawned without one) this process's alone. */
+static void worker_metrics_attach(const struct config *cfg)
+{
+    char path[4096], err[256];
+    bool supervised = metrics_attached();
+
+    if (!supervised && cfg->state_dir) {
+        snprintf(path, sizeof path, "%s/%s", cfg->state_dir, METRICS_FILE);
+        if (metrics_attach_file(path, err) != 0)
+            log_error("metrics: %s; /metrics shows this process only", err);
+    } else if (!supervised) {
+        log_warn("metrics: no LOOPED_STATE_DIR; /metrics shows this process only");
+    }
+    if (!metrics_attached() && metrics_attach_anon() != 0)
+        log_error("metrics: cannot map a table; nothing is counted");
+    metrics_worker_start(supervised);
+}
+
 /* A pool's supervisor mapped the shared table before the fork. A process the web server
  * spawned maps the file its siblings map, under the state directory; without one it counts
  * alone (and says so). */
@@ -288,6 +322,7 @@ int worker_run(const struct config *cfg, const struct app *app, int listen_fd, i
         log_error("pipe: %s", strerror(errno));
         goto done;
     }
+    worker_metrics_attach(cfg);
     if (store_open(&w.ctx.store, cfg, &err) != 0) {
         log_error("%s", err.log);
         goto done;
@@ -328,6 +363,7 @@ done:
     ratesync_stop();
     keysync_stop();
     audit_stop();
+    metrics_worker_stop();
     store_close(w.ctx.store);
     if (w.wake[0] >= 0) {
         close(w.wake[0]);

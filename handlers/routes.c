@@ -3,6 +3,7 @@
 #include "handlers.h"
 
 #include "../fcgi/app.h"
+#include "../fcgi/metrics.h"
 
 #define KEYS_ADMIN (ROUTE_USER | ROUTE_TEAM | ROUTE_ADMIN)
 
@@ -21,6 +22,8 @@ static const struct route routes[] = {
     {"GET", "/v1/key", handle_key_self, ROUTE_KEY, SCOPE_NONE, NULL},
     {"GET", "/openapi.json", handle_openapi, 0, SCOPE_NONE, NULL},
     {"GET", "/v1/openapi.json", handle_openapi, 0, SCOPE_NONE, NULL},
+    /* To LOOPED_METRICS_ALLOW only; 404 to anyone else. */
+    {"GET", "/metrics", handle_metrics, 0, SCOPE_NONE, NULL},
 
     {"POST", "/v1/teams/{team_id}/api-keys", handle_keys_create, KEYS_ADMIN | ROUTE_BODY,
      SCOPE_NONE, NULL},
@@ -53,6 +56,9 @@ static const struct route routes[] = {
     {"GET", "/v1/_test/hello", handle_test_hello, ROUTE_TEST, SCOPE_NONE, hello_params},
     {"GET", "/v1/_test/sleep", handle_test_sleep, ROUTE_TEST, SCOPE_NONE, sleep_params},
 };
+
+_Static_assert(sizeof routes / sizeof routes[0] <= METRICS_ROUTES_MAX,
+               "every route is counted by its pattern (metrics.h)");
 
 const struct app looped_app = {
     .routes = routes,

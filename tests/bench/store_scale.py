@@ -10,8 +10,9 @@
       var/bench/store-scale/), Looped's indexes (fcgi/store_index.c and the schemas'
       x-filterable fields, as looped-admin init makes them), the seed above, then p50/p99 of
       each query shape of the audit list, the page's audit view, the invoices list and the
-      purge of a day, issued as fcgi/store*.c issues them (filter, sort, limit+1). tests/bench/run
-      --store-scale runs this.
+      purge of a day, issued as fcgi/store*.c issues them (filter, sort, limit+1), and the p99 of
+      key checks and writes idle and while another client pages through the whole audit (no
+      store-wide stall). tests/bench/run --store-scale runs this.
 
 Everything listens on 127.0.0.1; every loop is bounded (a fixed number of calls).
 """
@@ -27,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import bson
@@ -203,6 +205,7 @@ def measure(db, team, now_ms, days, calls):
         fn()  # warm (the first query of a collection also reads its field profile)
         out[name] = timed(fn, calls)
         print(f"  {name}: p50 {out[name]['p50_ms']} ms, p99 {out[name]['p99_ms']} ms", file=sys.stderr)
+    out["no store-wide stall"] = stall(db, team, now_ms, calls)
     # The purge of a day: the retention purge's {at < cutoff} (store_audit_purge), cutoff one day
     # after the oldest record; once (it deletes what it times).
     oldest = db.audit.find_one({}, sort=[("at", 1)])["at"]
@@ -213,12 +216,79 @@ def measure(db, team, now_ms, days, calls):
     return out
 
 
+def second_client(client, **options):
+    """Another client (its own connections) of the store `client` talks to."""
+    host, port = client.address
+    return pymongo.MongoClient(f"mongodb://{host}:{port}/", **options)
+
+
+def stall(db, team, now_ms, calls, page_s=90.0):
+    """No store-wide stall: p99 of a key check (find by hash, store_keys.c), an audited request's
+    writes (a batch of 10 records as the audit writer sends it, then the key's last-used update)
+    and a resource write (an invoice update), idle and then while another client pages through the
+    team's whole audit with the keyset cursor (101 a page; bounded: page_s seconds)."""
+    rng = random.Random(11)
+    if db.api_keys.count_documents({"team_id": team}) == 0:
+        db.api_keys.insert_many([{"_id": f"key_{k:04d}", "team_id": team, "hash": f"{k:064x}",
+                                  "created_at": datetime.datetime.fromtimestamp(now_ms / 1000, UTC),
+                                  "revoked_at": None, "last_used_at": None} for k in range(N_KEYS)])
+    invoice_ids = [d["_id"] for d in db.invoices.find({"team_id": team}, {"_id": 1}).limit(1000)]
+
+    def key_check():
+        db.api_keys.find_one({"hash": f"{rng.randrange(N_KEYS):064x}"})
+
+    def audited():
+        k = rng.randrange(N_KEYS)
+        when = datetime.datetime.now(UTC)
+        db.audit.insert_many([{"_id": bson.ObjectId(), "at": when, "team_id": team, "key_id": f"key_{k:04d}",
+                               "actor": {"type": "key", "id": f"key_{k:04d}"}, "action": "api.request",
+                               "status": 200} for _ in range(10)], ordered=False)
+        db.api_keys.update_one({"_id": f"key_{k:04d}"}, {"$set": {"last_used_at": when}})
+
+    def write():
+        if invoice_ids:
+            db.invoices.update_one({"_id": rng.choice(invoice_ids), "team_id": team},
+                                   {"$set": {"updated_at": datetime.datetime.now(UTC)}})
+
+    ops = {"key check": key_check, "audited request (10 records + last-used)": audited, "invoice update": write}
+    idle = {name: timed(fn, calls) for name, fn in ops.items()}
+
+    pages = [0]
+    done = threading.Event()
+    pager = second_client(db.client)
+
+    def page_all():
+        flt, deadline = {"team_id": team}, time.monotonic() + page_s
+        while not done.is_set() and time.monotonic() < deadline:
+            page = list(pager.looped.audit.find(flt).sort(LIST_SORT).limit(101))
+            pages[0] += 1
+            if len(page) < 101:
+                break
+            last = page[99]
+            flt = {"team_id": team, "$or": [{"at": {"$lt": last["at"]}},
+                                            {"at": last["at"], "_id": {"$lt": last["_id"]}}]}
+
+    t = threading.Thread(target=page_all)
+    t0 = time.monotonic()
+    t.start()
+    loaded = {name: timed(fn, calls) for name, fn in ops.items()}
+    done.set()
+    t.join()
+    pager.close()
+    elapsed = time.monotonic() - t0
+    out = {"pager_pages_per_s": round(pages[0] / elapsed, 1)}
+    for name in ops:
+        out[name] = {"idle_p99_ms": idle[name]["p99_ms"], "paging_p99_ms": loaded[name]["p99_ms"],
+                     "ratio": round(loaded[name]["p99_ms"] / max(idle[name]["p99_ms"], 0.001), 2)}
+    print(f"  no store-wide stall: {out}", file=sys.stderr)
+    return out
+
+
 def first_queries(client, timeout_s):
     """The first lists after a start (bounded: a store still reading its field profile may answer
     from a scan), then how long until explain says the limit is pushed (the profile is known)."""
     out = {}
-    quick = pymongo.MongoClient(client.address and f"mongodb://{client.address[0]}:{client.address[1]}/",
-                                socketTimeoutMS=int(timeout_s * 1000))
+    quick = second_client(client, socketTimeoutMS=int(timeout_s * 1000))
     t0 = time.perf_counter()
     for name, coll, flt, sort, limit in (
             ("first audit list after start", "audit", {"team_id": "acme"}, LIST_SORT, 101),

@@ -20,6 +20,7 @@ import os
 import pathlib
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -467,7 +468,6 @@ def _installation(rng, coll):
 
 def _analysed_tables(d):
     """The tables of the store's database `plans` that have statistics (sqlite_stat1)."""
-    import sqlite3
     con = sqlite3.connect(f"file:{d}/plans.sqlite?mode=ro", uri=True, timeout=5)
     try:
         return {t for (t,) in con.execute("SELECT DISTINCT tbl FROM sqlite_stat1")}
