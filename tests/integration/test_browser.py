@@ -20,8 +20,6 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import requests
 import urllib3
 
 from looped_test.procs import wait_until
-from looped_test.settings import ALL_DEPLOYMENTS, IS_ROOT, REPO, WEB_USER
+from looped_test.settings import ALL_DEPLOYMENTS, REPO
 from looped_test.stack import running
 
 try:
@@ -560,19 +558,7 @@ def test_search_status_filter_and_load_more(pages, deployment, stack):
 @pytest.fixture(scope="module")
 def multi_team_user(stack):
     """A user who is ADMIN of acme and MEMBER of globex (made once; the web server reads htpasswd per request)."""
-    user = "multi"
-    if user not in stack.passwords:
-        stack.admin_ok("user", "add", user)
-        stack.admin_ok("member", "add", "acme", user, "ADMIN")
-        stack.admin_ok("member", "add", "globex", user, "MEMBER")
-        pw = os.urandom(12).hex()
-        subprocess.run(["htpasswd", "-iB", "-C", "5", str(stack.htpasswd), user], input=pw, text=True,
-                       check=True, capture_output=True, timeout=30)
-        os.chmod(stack.htpasswd, 0o640)
-        if IS_ROOT:
-            shutil.chown(stack.htpasswd, "root", WEB_USER)
-        stack.passwords[user] = pw
-    return user
+    return stack.add_web_user("multi", [("acme", "ADMIN"), ("globex", "MEMBER")])
 
 
 def test_team_switcher(pages, deployment, multi_team_user):
