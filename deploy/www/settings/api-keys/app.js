@@ -933,6 +933,18 @@ function focusSoon(el) {
   if (el && el.isConnected) window.setTimeout(() => el.focus(), 0);
 }
 
+/**
+ * Where the focus goes back to when a dialog closes: `el`, or, when its row was redrawn meanwhile
+ * (the details' fresh copy, a reload), the same key's ⋯ button in the new row (a detached row keeps
+ * its data-key-id); else Create API Key.
+ */
+function returnTarget(el) {
+  if (el && el.isConnected) return el;
+  const tr = el && el.closest('tr[data-key-id]');
+  const row = tr && rowOf(tr.dataset.keyId);
+  return (row && row.querySelector('.menu-btn')) || $('create-open');
+}
+
 // create ---------------------------------------------------------------------------------------
 
 let createForm;
@@ -1045,7 +1057,7 @@ function closeSecret() {
   window.getSelection().removeAllRanges();
   const back = state.secretReturn && state.secretReturn();
   state.secretReturn = null;
-  focusSoon(back && back.isConnected ? back : $('create-open'));
+  focusSoon(returnTarget(back));
 }
 
 // details and edit --------------------------------------------------------------------------------
@@ -1291,7 +1303,7 @@ function closeDetails() {
   state.detailsKey = null;
   const back = state.detailsReturn;
   state.detailsReturn = null;
-  focusSoon(back && back.isConnected ? back : $('create-open'));
+  focusSoon(returnTarget(back));
 }
 
 // rotate ---------------------------------------------------------------------------------------------
@@ -1323,11 +1335,15 @@ function setupRotate() {
   });
   $('rotate-form').addEventListener('submit', submitRotate);
   setupDialog($('rotate-dialog'), () => {
-    // Closed without rotating (Cancel, Escape): back to the row's ⋯ button.
-    const back = state.rotateKey ? state.rotateReturn : null;
+    // Closed without rotating (Cancel, Escape): back to the row's ⋯ button, or the same key's
+    // button when the table was reloaded meanwhile (after a 409, say).
+    const k = state.rotateKey;
+    const back = k ? state.rotateReturn : null;
     state.rotateKey = null;
     state.rotateReturn = null;
-    if (back) focusSoon(back.isConnected ? back : $('create-open'));
+    if (!k) return;
+    const row = rowOf(k.id);
+    focusSoon(back && back.isConnected ? back : (row && row.querySelector('.menu-btn')) || returnTarget(back));
   });
 }
 
@@ -1652,7 +1668,7 @@ async function start() {
   setupDialog($('details-dialog'), closeDetails);
   setupDialog($('confirm-dialog'), () => {
     confirmAction = null;
-    focusSoon(confirmReturn && confirmReturn.isConnected ? confirmReturn : $('create-open'));
+    focusSoon(returnTarget(confirmReturn));
   });
   // Closing the one-time screen by accident (Escape) would lose the key: only its button closes it.
   $('secret-dialog').addEventListener('cancel', (ev) => ev.preventDefault());
