@@ -423,6 +423,19 @@ def test_expiry_banner_and_row_notes(pages, deployment, stack, lab):
     expect(page.locator("#keys-body tr")).to_have_count(20)
     expect(page.get_by_role("button", name="Load more")).to_be_visible()
     expect(page.locator("#expiry-count")).to_have_text("22 keys expire within 7 days.")
+    # ... and follows the cursors: the same with the banner's pages made 5 keys long.
+    paged = []
+
+    def five_a_page(route):
+        paged.append(route.request.url)
+        route.continue_(url=route.request.url.replace("limit=100", "limit=5"))
+    banner_url = re.compile(r".*/api-keys\?.*expiring_within_days=7.*")
+    page.route(banner_url, five_a_page)
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#expiry-count")).to_have_text("22 keys expire within 7 days.")
+    assert len(paged) == 5, paged  # 23 keys (the rotated one left out by the page) in pages of 5
+    page.unroute(banner_url)
 
     # One left: singular; and deleting it from the page takes the banner away at once.
     empty_lab(d, stack)
