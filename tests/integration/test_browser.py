@@ -7,6 +7,8 @@ default lighttpd-spawned and apache-fcgid); the other deployments are skipped, t
 static files that do not depend on the process model. axe-core comes from npm
 (tests/browser/package.json; `npm ci` there).
 
+The browser is conftest.py's `browser` (one for the session: test_browser_rotation.py imports
+this module's fixtures and helpers, and two Playwright sync sessions cannot run at once).
 Within one deployment the tests run in file order: create → edit → revoke → delete share one key.
 Screenshots go to var/test/screenshots/ (or $LOOPED_TEST_SCREENSHOTS): artifacts, not committed.
 
@@ -32,17 +34,14 @@ from looped_test.settings import ALL_DEPLOYMENTS, REPO
 from looped_test.stack import running
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:
     if os.environ.get("CI"):  # CI installs it (tests/run): a missing package is a failure there
         raise
     pytest.skip("pip package playwright not installed (tests/run installs it)", allow_module_level=True)
 
-CHROMIUM = os.environ.get("LOOPED_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(os.environ.get("LOOPED_AXE", REPO / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"))
 SHOTS = Path(os.environ.get("LOOPED_TEST_SCREENSHOTS", REPO / "var" / "test" / "screenshots"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGE = "/settings/api-keys"
 KEY_RE = re.compile(r"^looped_[0-9A-Za-z]{46}$")
 DESKTOP = {"width": 1280, "height": 900}
@@ -72,20 +71,6 @@ def deployment(request, stack):
                     "depend on the process model")
     with running(stack, request.param) as d:
         yield d
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} not found: tests/run must apt-get install chromium")
-        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Pages:

@@ -2,8 +2,8 @@
 rotated key and its successor, the expiry banner and the rows' "Expires in N days" (api.md §6.3,
 §6.4), keyboard only and axe-clean.
 
-The browser, the deployments (one lighttpd and one Apache) and the helpers are test_browser.py's,
-imported from there. The banner counts every key of a team, so its tests use a team of their own
+The deployments (one lighttpd and one Apache), the `pages` fixture and the helpers are
+test_browser.py's, imported from there; the browser is conftest.py's, shared with it. The banner counts every key of a team, so its tests use a team of their own
 (`lab`) where the test knows every key; the rest runs in acme like test_browser.py.
 """
 
@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from looped_test.procs import wait_until
-from test_browser import (KEY_RE, PHONE, api_key, axe_check, browser, deployment, expect, key_self,  # noqa: F401
+from test_browser import (KEY_RE, PHONE, api_key, axe_check, deployment, expect, key_self,  # noqa: F401
                           open_menu_item, pages, people, row, search, shot, wait_ready)
 
 LAB_TEAM = "rotation-lab"
