@@ -42,7 +42,8 @@ import pytest
 
 from looped_test import spec
 from looped_test.procs import STARTED, stop_process
-from looped_test.settings import ADMIN_BIN, ALL_DEPLOYMENTS, ARTIFACTS, EXTERNAL_URI, DB_NAME, FCGI_BIN
+from looped_test.settings import (ADMIN_BIN, ALL_DEPLOYMENTS, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, EXTERNAL_URI,
+                                  DB_NAME, FCGI_BIN)
 from looped_test.spec import SPEC
 from looped_test.stack import ExternalStore, Stack, Store, copy_artifacts, ferretdb_binary, running
 
@@ -112,6 +113,29 @@ def pytest_generate_tests(metafunc):
 def deployment(request, stack):
     with running(stack, request.param) as d:
         yield d
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless, through Playwright's sync API: one for the whole session, here
+    rather than in test_browser.py because test_browser_rotation.py uses it too (a second session
+    fixture would start a second Playwright inside the first one's event loop)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("pip package playwright not installed (tests/run installs it)")
+    if not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} not found: tests/run must apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ default lighttpd-spawned and apache-fcgid); the other deployments are skipped, t
 static files that do not depend on the process model. axe-core comes from npm
 (tests/browser/package.json; `npm ci` there).
 
+The browser is conftest.py's `browser` (one for the session: test_browser_rotation.py imports
+this module's fixtures and helpers, and two Playwright sync sessions cannot run at once).
 Within one deployment the tests run in file order: create → edit → revoke → delete share one key.
 Screenshots go to var/test/screenshots/ (or $LOOPED_TEST_SCREENSHOTS): artifacts, not committed.
 
@@ -20,8 +22,6 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -30,21 +30,18 @@ import requests
 import urllib3
 
 from looped_test.procs import wait_until
-from looped_test.settings import ALL_DEPLOYMENTS, IS_ROOT, REPO, WEB_USER
+from looped_test.settings import ALL_DEPLOYMENTS, REPO
 from looped_test.stack import running
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:
     if os.environ.get("CI"):  # CI installs it (tests/run): a missing package is a failure there
         raise
     pytest.skip("pip package playwright not installed (tests/run installs it)", allow_module_level=True)
 
-CHROMIUM = os.environ.get("LOOPED_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(os.environ.get("LOOPED_AXE", REPO / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"))
 SHOTS = Path(os.environ.get("LOOPED_TEST_SCREENSHOTS", REPO / "var" / "test" / "screenshots"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGE = "/settings/api-keys"
 KEY_RE = re.compile(r"^looped_[0-9A-Za-z]{46}$")
 DESKTOP = {"width": 1280, "height": 900}
@@ -74,20 +71,6 @@ def deployment(request, stack):
                     "depend on the process model")
     with running(stack, request.param) as d:
         yield d
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} not found: tests/run must apt-get install chromium")
-        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Pages:
@@ -560,19 +543,7 @@ def test_search_status_filter_and_load_more(pages, deployment, stack):
 @pytest.fixture(scope="module")
 def multi_team_user(stack):
     """A user who is ADMIN of acme and MEMBER of globex (made once; the web server reads htpasswd per request)."""
-    user = "multi"
-    if user not in stack.passwords:
-        stack.admin_ok("user", "add", user)
-        stack.admin_ok("member", "add", "acme", user, "ADMIN")
-        stack.admin_ok("member", "add", "globex", user, "MEMBER")
-        pw = os.urandom(12).hex()
-        subprocess.run(["htpasswd", "-iB", "-C", "5", str(stack.htpasswd), user], input=pw, text=True,
-                       check=True, capture_output=True, timeout=30)
-        os.chmod(stack.htpasswd, 0o640)
-        if IS_ROOT:
-            shutil.chown(stack.htpasswd, "root", WEB_USER)
-        stack.passwords[user] = pw
-    return user
+    return stack.add_web_user("multi", [("acme", "ADMIN"), ("globex", "MEMBER")])
 
 
 def test_team_switcher(pages, deployment, multi_team_user):

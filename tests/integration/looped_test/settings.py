@@ -22,6 +22,11 @@ FCGI_BIN = BUILD / "looped-fcgi"
 ASAN_FCGI_BIN = Path(os.environ.get("LOOPED_ASAN_BUILD_DIR", REPO / "var" / "build" / "asan")).resolve() / "looped-fcgi"
 ADMIN_BIN = BUILD / "looped-admin"
 
+# Debian's chromium, driven by Playwright (the browser tests; conftest.py's `browser`).
+CHROMIUM = os.environ.get("LOOPED_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
 IS_ROOT = os.geteuid() == 0
 # Started as root, the web servers drop to this user, as in production.
 WEB_USER = "www-data" if IS_ROOT else ""

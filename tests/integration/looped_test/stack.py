@@ -182,6 +182,26 @@ class Stack:
     def credentials(self, user):
         return (user, self.passwords[user])
 
+    def add_web_user(self, user, memberships=(), teams=None):
+        """A Looped user who can log in to the web server, made once per session (the web servers
+        read htpasswd on each request): `teams` {id: name} are created first, then `memberships`
+        [(team, role)]. Returns the user name."""
+        if user in self.passwords:
+            return user
+        for tid, name in (teams or {}).items():
+            self.admin_ok("team", "create", tid, "--name", name)
+        self.admin_ok("user", "add", user)
+        for tid, role in memberships:
+            self.admin_ok("member", "add", tid, user, role)
+        pw = os.urandom(12).hex()
+        subprocess.run(["htpasswd", "-iB", "-C", "5", str(self.htpasswd), user], input=pw, text=True,
+                       check=True, capture_output=True, timeout=30)
+        os.chmod(self.htpasswd, 0o640)
+        if IS_ROOT:
+            shutil.chown(self.htpasswd, "root", WEB_USER)
+        self.passwords[user] = pw
+        return user
+
 
 def ferretdb_binary():
     if os.environ.get("LOOPED_FERRETDB"):

@@ -1,5 +1,6 @@
-// app.js: Settings → API Keys. Lists, creates, edits, revokes and deletes a team's API keys by
-// calling the documented /v1 endpoints (api.md §3) with the browser's web-server credentials.
+// app.js: Settings → API Keys. Lists, creates, edits, rotates, revokes and deletes a team's API
+// keys and warns of keys about to expire, by calling the documented /v1 endpoints (api.md §3,
+// §6.3, §6.4) with the browser's web-server credentials.
 // Plain ES module, no dependencies: everything the page shows is built with DOM calls, never
 // from HTML strings, so names typed by users cannot inject markup.
 
@@ -18,7 +19,8 @@ const PERMISSION_LABEL = Object.fromEntries(PERMISSIONS.map((p) => [p.value, p.l
 const STATUS_LABEL = {active: 'Active', expired: 'Expired', revoked: 'Revoked'};
 const FIELD_LABEL = {name: 'Name', permission: 'Permission set', scopes: 'Scopes', expires_at: 'Expiration date',
   rate_limit: 'Rate limit', 'rate_limit.requests': 'Maximum requests',
-  'rate_limit.per_seconds': 'Time window in seconds', allowed_ips: 'Allowed IP addresses'};
+  'rate_limit.per_seconds': 'Time window in seconds', allowed_ips: 'Allowed IP addresses',
+  grace_period_hours: 'Grace period'};
 // The rate limit's time window is typed as a count of one of these units (api.md §6.1: per_seconds ≤ 1 day).
 const RATE_UNITS = [
   {seconds: 1, one: 'second', many: 'seconds'},
@@ -29,6 +31,17 @@ const RATE_UNITS = [
 const RATE_MAX_REQUESTS = 1000000;
 const RATE_MAX_SECONDS = 86400;
 const IPS_MAX = 100;
+// Rotation (api.md §6.3): how long the old key keeps working; any whole number of hours 0–720.
+const GRACE_CHOICES = [
+  {hours: 0, label: 'Immediately', help: 'Revoked now'},
+  {hours: 1, label: '1 hour'},
+  {hours: 24, label: '24 hours (default)'},
+  {hours: 168, label: '7 days'},
+  {hours: 720, label: '30 days'},
+];
+const GRACE_DEFAULT_HOURS = 24;
+const EXPIRY_WARN_DAYS = 7;  // the banner and the rows' "Expires in N days" (api.md §6.4)
+const DAY_MS = 86400000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -44,6 +57,11 @@ const state = {
   menuButton: null,
   detailsKey: null,      // key object shown in the details dialog
   detailsReturn: null,   // element to focus when the details dialog closes
+  rotateKey: null,       // key object being rotated in the rotate dialog
+  rotateReturn: null,    // element to focus when the rotate dialog closes without rotating
+  secretReturn: null,    // () => element to focus when the one-time screen closes
+  expiryAbort: null,     // the banner's request in flight
+  related: new Map(),    // key id -> key object (or null: deleted) of keys linked by rotation
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -95,6 +113,26 @@ function relTime(iso, now = Date.now()) {
     if (abs >= secs || unit === 'minute') return relFmt.format(Math.round(s / secs), unit);
   }
   return '';
+}
+
+/** Whole local calendar days from today to the day of `iso`: 0 today, 1 tomorrow. */
+function daysUntil(iso, now = new Date()) {
+  const d = new Date(iso);
+  return Math.round((Date.UTC(d.getFullYear(), d.getMonth(), d.getDate())
+    - Date.UTC(now.getFullYear(), now.getMonth(), now.getDate())) / DAY_MS);
+}
+
+/** True for an active key, not rotated, that stops working within 7 days (what the banner counts). */
+function expiresSoon(k, now = Date.now()) {
+  return k.status === 'active' && !k.rotated_to && Boolean(k.expires_at)
+    && Date.parse(k.expires_at) - now <= EXPIRY_WARN_DAYS * DAY_MS;
+}
+
+/** "Expires today", "Expires in 1 day", "Expires in 3 days". */
+function expiresInText(iso) {
+  const n = daysUntil(iso);
+  if (n <= 0) return 'Expires today';
+  return n === 1 ? 'Expires in 1 day' : `Expires in ${n} days`;
 }
 
 /** A <time> element with the exact time on hover (and for screen readers via the title). */
@@ -677,9 +715,30 @@ function lastUsedEl(k) {
   return timeEl(k.last_used_at, relTime(k.last_used_at), 'rel');
 }
 
+/** The badge, and for a rotated key what became of it: "Rotated — works until <date>". */
+function statusCell(k) {
+  let note = null;
+  if (k.rotated_to) {
+    note = k.status === 'active' && k.expires_at
+      ? ['Rotated — works until ', timeEl(k.expires_at, fmtDateTime(k.expires_at))]
+      : 'Rotated';  // revoked at once (no grace period), or the grace period is over
+  }
+  return h('div', {}, badge(k.status), note ? h('span', {class: 'row-note rotated-note'}, note) : null);
+}
+
+/** The expiry date, and "Expires in N days" when an active key stops within 7 days. */
+function expiresCell(k) {
+  if (!k.expires_at) return h('span', {class: 'never'}, 'Never');
+  return h('div', {}, timeEl(k.expires_at, fmtDateTime(k.expires_at)),
+    expiresSoon(k) ? h('span', {class: 'row-note row-note-warn expiry-note', dataset: {expires: k.expires_at}},
+      expiresInText(k.expires_at)) : null);
+}
+
 function rowFor(k) {
   const btn = h('button', {type: 'button', class: 'menu-btn', 'aria-haspopup': 'menu',
     'aria-expanded': 'false', 'aria-label': `Actions for ${k.name}`,
+    // Names repeat (a rotated key and its successor share one): the hint tells the buttons apart.
+    'aria-describedby': `hint-${k.id}`,
     onclick: (ev) => toggleMenu(ev.currentTarget, k.id),
     onkeydown: (ev) => {
       if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
@@ -689,12 +748,11 @@ function rowFor(k) {
     }}, h('span', {'aria-hidden': 'true'}, '⋯'));
   return h('tr', {dataset: {keyId: k.id}},
     h('th', {scope: 'row', 'data-label': 'Name', class: 'name'}, k.name),
-    h('td', {'data-label': 'Key'}, h('code', {class: 'hint-code'}, k.hint)),
+    h('td', {'data-label': 'Key'}, h('code', {class: 'hint-code', id: `hint-${k.id}`}, k.hint)),
     h('td', {'data-label': 'Permissions'}, permissionCell(k)),
-    h('td', {'data-label': 'Status'}, badge(k.status)),
+    h('td', {'data-label': 'Status'}, statusCell(k)),
     h('td', {'data-label': 'Created'}, timeEl(k.created_at, dateFmt.format(new Date(k.created_at)))),
-    h('td', {'data-label': 'Expires'},
-      k.expires_at ? timeEl(k.expires_at, fmtDateTime(k.expires_at)) : h('span', {class: 'never'}, 'Never')),
+    h('td', {'data-label': 'Expires'}, expiresCell(k)),
     h('td', {'data-label': 'Last used', class: 'last-used'}, lastUsedEl(k)),
     h('td', {class: 'actions'}, btn));
 }
@@ -747,12 +805,17 @@ async function loadKeys(append = false) {
     const page = await api('GET', `${teamPath()}?${params}`, undefined, ctrl.signal);
     if (ctrl.signal.aborted) return;
     showBanner($('list-error'), '');
+    let focusedKey = null;
     if (!append) {
+      const tr = document.activeElement && document.activeElement.closest('#keys-body tr');
+      focusedKey = tr ? tr.dataset.keyId : null;
       closeMenu(false);
       state.keys.clear();
       $('keys-body').replaceChildren();
     }
     for (const k of page.data) putRow(k);
+    // A reload (after a rotation, say) keeps the focus on the same key's ⋯ button, not the body.
+    if (focusedKey && rowOf(focusedKey)) rowOf(focusedKey).querySelector('.menu-btn').focus();
     state.cursor = page.next_cursor;
     updateListMeta(page.has_more && page.next_cursor);
   } catch (e) {
@@ -771,6 +834,7 @@ async function loadKeys(append = false) {
 
 function refreshRelativeTimes() {
   for (const t of document.querySelectorAll('time.rel')) t.textContent = relTime(t.getAttribute('datetime'));
+  for (const n of document.querySelectorAll('.expiry-note')) n.textContent = expiresInText(n.dataset.expires);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -788,6 +852,8 @@ function openMenu(button, keyId, focus = 'first') {
   state.menuKey = keyId;
   state.menuButton = button;
   menu.querySelector('[data-action=revoke]').closest('li').hidden = k.status === 'revoked';
+  // The API refuses to rotate a revoked, an already rotated or an expired key (api.md §6.3).
+  menu.querySelector('[data-action=rotate]').closest('li').hidden = k.status !== 'active' || Boolean(k.rotated_to);
   menu.setAttribute('aria-label', `Actions for ${k.name}`);
   button.setAttribute('aria-expanded', 'true');
   button.setAttribute('aria-controls', 'row-menu');
@@ -843,6 +909,7 @@ function setupMenu() {
     closeMenu(false);
     if (!key) return;
     if (item.dataset.action === 'details') openDetails(key, button);
+    else if (item.dataset.action === 'rotate') openRotate(key, button);
     else if (item.dataset.action === 'revoke') confirmRevoke(key, button);
     else if (item.dataset.action === 'delete') confirmDelete(key, button);
   });
@@ -864,6 +931,18 @@ function setupDialog(dialog, onClose) {
 
 function focusSoon(el) {
   if (el && el.isConnected) window.setTimeout(() => el.focus(), 0);
+}
+
+/**
+ * Where the focus goes back to when a dialog closes: `el`, or, when its row was redrawn meanwhile
+ * (the details' fresh copy, a reload), the same key's ⋯ button in the new row (a detached row keeps
+ * its data-key-id); else Create API Key.
+ */
+function returnTarget(el) {
+  if (el && el.isConnected) return el;
+  const tr = el && el.closest('tr[data-key-id]');
+  const row = tr && rowOf(tr.dataset.keyId);
+  return (row && row.querySelector('.menu-btn')) || $('create-open');
 }
 
 // create ---------------------------------------------------------------------------------------
@@ -916,15 +995,25 @@ async function submitCreate(ev) {
   if (!ok || !created) return;
   $('create-dialog').close();
   showSecret(created);
-  if (state.team === team) loadKeys(false);
+  if (state.team === team) {
+    loadKeys(false);
+    loadExpiring();
+  }
 }
 
 // the one-time secret ---------------------------------------------------------------------------
 
-function showSecret(created) {
+/**
+ * The one-time screen, for a created or a rotated key. `note` (optional) says more, such as until
+ * when the old key works; `returnTo` (optional) gives the element to focus once it is closed.
+ */
+function showSecret(created, {note = '', returnTo = null} = {}) {
   $('secret-name').textContent = created.name;
   $('secret-value').textContent = created.key;
   $('secret-copied').textContent = '';
+  $('secret-note').replaceChildren(...[note].flat());
+  show($('secret-note'), Boolean(note));
+  state.secretReturn = returnTo;
   $('secret-dialog').showModal();
   $('secret-copy').focus();
 }
@@ -964,8 +1053,11 @@ function closeSecret() {
   $('secret-value').textContent = '';
   $('secret-name').textContent = '';
   $('secret-copied').textContent = '';
+  $('secret-note').replaceChildren();
   window.getSelection().removeAllRanges();
-  focusSoon($('create-open'));
+  const back = state.secretReturn && state.secretReturn();
+  state.secretReturn = null;
+  focusSoon(returnTarget(back));
 }
 
 // details and edit --------------------------------------------------------------------------------
@@ -995,7 +1087,9 @@ function renderFacts(k) {
     ...fact('Allowed IP addresses', ipsList.length
       ? h('ul', {class: 'ip-list'}, ipsList.map((x) => h('li', {}, h('code', {}, x))))
       : 'Anywhere'),
-    ...fact('Expires', k.expires_at ? timeEl(k.expires_at, fmtDateTime(k.expires_at)) : 'Never'),
+    ...fact('Expires', k.expires_at ? timeEl(k.expires_at, fmtDateTime(k.expires_at)) : 'Never',
+      k.rotated_to && k.expires_at && !k.revoked_at ? ' (the end of its grace period)' : '',
+      expiresSoon(k) ? h('span', {class: 'row-note row-note-warn'}, expiresInText(k.expires_at)) : null),
     ...fact('Created', timeEl(k.created_at, fmtDateTime(k.created_at)), by(k.created_by)),
     ...fact('Last changed', timeEl(k.updated_at, fmtDateTime(k.updated_at))),
     ...fact('Last used', k.last_used_at
@@ -1003,6 +1097,8 @@ function renderFacts(k) {
       : 'Never'),
   );
   if (k.revoked_at) facts.push(...fact('Revoked', timeEl(k.revoked_at, fmtDateTime(k.revoked_at)), by(k.revoked_by)));
+  if (k.rotated_to) facts.push(...fact('Rotated to', relatedKeyEl(k.rotated_to)));
+  if (k.rotated_from) facts.push(...fact('Rotated from', relatedKeyEl(k.rotated_from)));
   $('details-facts').replaceChildren(...facts);
   $('details-title').textContent = k.name;
   const revoked = k.status === 'revoked';
@@ -1011,11 +1107,71 @@ function renderFacts(k) {
   $('edit-note').textContent = revoked ? 'A revoked key cannot be edited or reactivated: create a new key instead.' : '';
 }
 
+/** The other key of a rotation: a button that opens its details ("Zapier production (looped_Ab3x…9fQz)"). */
+function relatedKeyEl(id) {
+  const known = state.related.has(id) ? state.related.get(id) : state.keys.get(id);
+  if (known === null) return h('span', {class: 'muted'}, `A deleted key (${id})`);
+  if (known === undefined) loadRelated(id);
+  const text = known ? `${known.name} (${known.hint})` : id;
+  return h('button', {type: 'button', class: 'link-btn related-key', dataset: {keyId: id},
+    onclick: () => openRelated(id)}, text);
+}
+
+const relatedAsked = new Map();  // key id -> the promise of its loadRelated, while in flight
+
+/** Fetches a key linked by rotation (once at a time), then shows its name and hint in the details that name it. */
+function loadRelated(id) {
+  if (state.related.has(id) && state.related.get(id) !== undefined) return Promise.resolve(state.related.get(id));
+  if (!relatedAsked.has(id)) {
+    state.related.set(id, undefined);  // asked: renderFacts may run again meanwhile
+    relatedAsked.set(id, fetchRelated(id).finally(() => relatedAsked.delete(id)));
+  }
+  return relatedAsked.get(id);
+}
+
+async function fetchRelated(id) {
+  try {
+    const k = await api('GET', teamPath(`/${encodeURIComponent(id)}`));
+    state.related.set(id, k);
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    if (e.status !== 404) {  // the button keeps the id and asks again when clicked
+      state.related.delete(id);
+      return undefined;
+    }
+    state.related.set(id, null);
+  }
+  if (!relatedAsked.has(id)) return state.related.get(id);  // the team changed meanwhile
+  const shown = state.detailsKey;
+  if (shown && (shown.rotated_to === id || shown.rotated_from === id) && $('edit-form').hidden) {
+    const hadFocus = document.activeElement && document.activeElement.dataset
+      && document.activeElement.dataset.keyId === id;
+    renderFacts(shown);
+    if (hadFocus) $('details-facts').querySelector(`[data-key-id="${CSS.escape(id)}"]`)?.focus();
+  }
+  return state.related.get(id);
+}
+
+/** Opens the details of the other key of a rotation in the same dialog. */
+async function openRelated(id) {
+  let k = state.related.get(id) || state.keys.get(id);
+  if (!k) k = await loadRelated(id);
+  if (!$('details-dialog').open) return;
+  if (!k) {
+    if (state.detailsKey) renderFacts(state.detailsKey);
+    showBanner($('details-error'), k === null ? 'That key no longer exists: it was deleted.'
+      : 'That key could not be loaded. Please try again.');
+    return;
+  }
+  openDetails(k, state.detailsReturn);
+}
+
 const ACTION_LABEL = {
   'api.request': 'API request',
   'api_key.created': 'Created',
   'api_key.updated': 'Edited',
   'api_key.revoked': 'Revoked',
+  'api_key.rotated': 'Rotated',
   'api_key.deleted': 'Deleted',
 };
 
@@ -1029,6 +1185,7 @@ function renderActivity(records) {
     let what = ACTION_LABEL[r.action] || r.action;
     if (r.actor && r.actor.type === 'user') what += ` by ${r.actor.id}`;
     if (r.action === 'api_key.updated' && r.changes) what += ` (${Object.keys(r.changes).join(', ')})`;
+    if (r.action === 'api_key.rotated' && r.rotation) what += ` (grace period: ${graceText(r.rotation.grace_period_hours)})`;
     const req = r.action === 'api.request' ? `${r.method || ''} ${r.path || ''}`.trim() : '';
     return h('tr', {},
       h('td', {'data-label': 'When'}, timeEl(r.at, relTime(r.at), 'rel')),
@@ -1067,7 +1224,7 @@ async function openDetails(k, returnTo) {
   setDetailsMode(false);
   showBanner($('details-error'), '');
   renderFacts(k);
-  $('details-dialog').showModal();
+  if (!$('details-dialog').open) $('details-dialog').showModal();
   $('details-title').setAttribute('tabindex', '-1');
   $('details-title').focus();
   loadActivity(k);
@@ -1137,6 +1294,7 @@ async function submitEdit(ev) {
   renderFacts(updated);
   loadActivity(updated);
   announce(updated === k ? 'Nothing was changed.' : `Changes to “${updated.name}” saved.`);
+  if (updated !== k) loadExpiring();
   $('details-edit').focus();
 }
 
@@ -1145,7 +1303,224 @@ function closeDetails() {
   state.detailsKey = null;
   const back = state.detailsReturn;
   state.detailsReturn = null;
-  focusSoon(back && back.isConnected ? back : $('create-open'));
+  focusSoon(returnTarget(back));
+}
+
+// rotate ---------------------------------------------------------------------------------------------
+
+const graceRadios = {};  // "0", "1", …, "custom" -> radio
+
+/** "none (revoked at once)", "1 hour", "36 hours", "7 days". */
+function graceText(hours) {
+  if (hours === 0) return 'none (revoked at once)';
+  if (hours % 24 === 0) return hours === 24 ? '24 hours' : `${hours / 24} days`;
+  return hours === 1 ? '1 hour' : `${hours} hours`;
+}
+
+function setupRotate() {
+  const choice = (value, label, help) => {
+    const id = `rotate-grace-${value}`;
+    graceRadios[value] = h('input', {type: 'radio', name: 'rotate-grace', id, value,
+      'aria-describedby': help ? `${id}-help` : null});
+    return h('div', {class: 'choice'}, graceRadios[value],
+      h('div', {class: 'choice-text'}, h('label', {for: id, class: 'choice-title'}, label),
+        help ? h('span', {class: 'choice-help', id: `${id}-help`}, help) : null));
+  };
+  $('rotate-choices').replaceChildren(...GRACE_CHOICES.map((c) => choice(String(c.hours), c.label, c.help)),
+    choice('custom', 'Number of hours'));
+  $('rotate-grace').addEventListener('change', syncRotate);
+  $('rotate-hours').addEventListener('input', () => {
+    clearRotateFieldError();
+    syncRotate();
+  });
+  $('rotate-form').addEventListener('submit', submitRotate);
+  setupDialog($('rotate-dialog'), () => {
+    // Closed without rotating (Cancel, Escape): back to the row's ⋯ button, or the same key's
+    // button when the table was reloaded meanwhile (after a 409, say).
+    const k = state.rotateKey;
+    const back = k ? state.rotateReturn : null;
+    state.rotateKey = null;
+    state.rotateReturn = null;
+    if (!k) return;
+    const row = rowOf(k.id);
+    focusSoon(back && back.isConnected ? back : (row && row.querySelector('.menu-btn')) || returnTarget(back));
+  });
+}
+
+/** The grace period chosen: {hours} or {problem} (a sentence for the hours field). */
+function graceChosen() {
+  const checked = Object.values(graceRadios).find((r) => r.checked);
+  if (!checked) return {problem: 'Choose how long the old key keeps working.'};
+  if (checked.value !== 'custom') return {hours: Number(checked.value)};
+  const v = $('rotate-hours').value.trim();
+  // The range (0–720) is the server's to say: its message lands on this field as well.
+  if (!/^\d{1,6}$/.test(v)) return {problem: 'Enter a whole number of hours from 0 to 720.'};
+  return {hours: Number(v)};
+}
+
+/** Shows the hours field for "Number of hours" and says until when the old key would work. */
+function syncRotate() {
+  const k = state.rotateKey;
+  show($('rotate-hours-field'), graceRadios.custom.checked);
+  const {hours} = graceChosen();
+  const out = $('rotate-until');
+  if (!k || hours === undefined || hours > 720) {
+    out.replaceChildren();
+    return;
+  }
+  if (hours === 0) {
+    out.replaceChildren('The old key stops working as soon as the new one is made.');
+    return;
+  }
+  const end = Date.now() + hours * 3600 * 1000;
+  const expires = k.expires_at ? Date.parse(k.expires_at) : Infinity;
+  const until = new Date(Math.min(end, expires)).toISOString();
+  out.replaceChildren('The old key works until ', timeEl(until, fmtDateTime(until)),
+    expires < end ? ', when it expires anyway.' : ', then stops.');
+}
+
+function clearRotateFieldError() {
+  const el = $('rotate-hours-error');
+  el.textContent = '';
+  show(el, false);
+  $('rotate-hours').removeAttribute('aria-invalid');
+  $('rotate-grace').classList.remove('invalid');
+}
+
+function showRotateFieldError(text) {
+  const el = $('rotate-hours-error');
+  el.textContent = text;
+  show(el, true);
+  $('rotate-hours').setAttribute('aria-invalid', 'true');
+  $('rotate-grace').classList.add('invalid');
+}
+
+function openRotate(k, returnTo) {
+  state.rotateKey = k;
+  state.rotateReturn = returnTo;
+  $('rotate-title').textContent = `Rotate “${k.name}”`;
+  $('rotate-text').textContent = `A new key replaces ${k.hint}: it has the same name, permissions, `
+    + 'rate limit, allowed IP addresses and expiration, and is shown once. Give it to the integration; '
+    + 'the old key keeps working for the time you choose here, then stops.';
+  graceRadios[String(GRACE_DEFAULT_HOURS)].checked = true;
+  $('rotate-hours').value = '';
+  clearRotateFieldError();
+  showBanner($('rotate-error'), '');
+  syncRotate();
+  $('rotate-dialog').showModal();
+  graceRadios[String(GRACE_DEFAULT_HOURS)].focus();
+}
+
+async function submitRotate(ev) {
+  ev.preventDefault();
+  const k = state.rotateKey;
+  const team = state.team;
+  const banner = $('rotate-error');
+  if (!k) return;
+  clearRotateFieldError();
+  showBanner(banner, '');
+  const chosen = graceChosen();
+  if (chosen.problem) {
+    showRotateFieldError(chosen.problem);
+    showBanner(banner, 'Please correct the field marked below.');
+    (graceRadios.custom.checked ? $('rotate-hours') : graceRadios[String(GRACE_DEFAULT_HOURS)]).focus();
+    return;
+  }
+  const btn = $('rotate-submit');
+  btn.disabled = true;
+  btn.textContent = 'Rotating…';
+  let created;
+  let old = k;
+  try {
+    created = await api('POST', teamPath(`/${encodeURIComponent(k.id)}/rotate`), {grace_period_hours: chosen.hours});
+    try {
+      old = await api('GET', teamPath(`/${encodeURIComponent(k.id)}`));  // its grace end, as stored
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+    }
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    const mine = e.details.filter((d) => d.field === 'grace_period_hours');
+    const rest = e.details.filter((d) => d.field !== 'grace_period_hours').map(detailSentence);
+    if (mine.length) {
+      if (!graceRadios.custom.checked) {  // a preset refused: show it in the field that can change it
+        graceRadios.custom.checked = true;
+        $('rotate-hours').value = String(chosen.hours);
+        syncRotate();
+      }
+      showRotateFieldError(mine.map(detailSentence).join(' '));
+      $('rotate-hours').focus();
+    }
+    showBanner(banner, rest.length ? `${e.message} ${rest.join(' ')}`
+      : mine.length ? 'Please correct the field marked below.' : e.message);
+    if (!mine.length) banner.focus();
+    // Revoked, rotated or deleted meanwhile: the table is out of date.
+    if ([404, 409].includes(e.status) && state.team === team) loadKeys(false);
+    return;
+  } finally {
+    btn.disabled = false;
+    btn.textContent = 'Rotate Key';
+  }
+  state.related.clear();
+  state.related.set(old.id, old);
+  state.related.set(created.id, created);
+  state.rotateKey = null;  // rotated: the close handler leaves the focus to the one-time screen
+  $('rotate-dialog').close();
+  const note = old.revoked_at || chosen.hours === 0
+    ? `The old key ${old.hint} was revoked: it no longer works.`
+    : [`The old key ${old.hint} keeps working until `, timeEl(old.expires_at, fmtDateTime(old.expires_at)),
+      '. Give the integration the new key before then.'];
+  const menuBtn = (id) => {
+    const r = rowOf(id);
+    return r && r.querySelector('.menu-btn');
+  };
+  showSecret(created, {note, returnTo: () => menuBtn(created.id) || menuBtn(old.id)});
+  if (state.team === team) {
+    loadKeys(false);
+    loadExpiring();
+  }
+}
+
+// expiry warnings ------------------------------------------------------------------------------------
+
+/**
+ * The banner above the table: how many active keys of the team stop working within 7 days, whatever
+ * the filters and however many pages (?expiring_within_days=7, every page). Keys in the grace period
+ * of a rotation are left out: their end is planned, and their row says so.
+ */
+async function loadExpiring() {
+  if (state.expiryAbort) state.expiryAbort.abort();
+  const ctrl = new AbortController();
+  state.expiryAbort = ctrl;
+  const team = state.team;
+  let n = 0;
+  try {
+    let cursor = null;
+    for (let pages = 0; pages < 100; pages++) {
+      const params = new URLSearchParams({expiring_within_days: String(EXPIRY_WARN_DAYS), limit: '100'});
+      if (cursor) params.set('cursor', cursor);
+      const page = await api('GET', `${teamPath()}?${params}`, undefined, ctrl.signal);
+      n += page.data.filter((k) => !k.rotated_to).length;
+      cursor = page.has_more ? page.next_cursor : null;
+      if (!cursor) break;
+    }
+  } catch (e) {
+    if (e.name === 'AbortError') return;
+    if (!(e instanceof ApiError)) throw e;
+    return;  // a warning that cannot be had is left as it was; the list says what went wrong
+  } finally {
+    if (state.expiryAbort === ctrl) state.expiryAbort = null;
+  }
+  if (ctrl.signal.aborted || state.team !== team) return;
+  setExpiryBanner(n);
+}
+
+function setExpiryBanner(n) {
+  const text = n === 1 ? `1 key expires within ${EXPIRY_WARN_DAYS} days.`
+    : `${n} keys expire within ${EXPIRY_WARN_DAYS} days.`;
+  // Untouched when unchanged: the status region reads out changes only.
+  if (n > 0 && $('expiry-count').textContent !== text) $('expiry-count').textContent = text;
+  show($('expiry-banner'), n > 0);
 }
 
 // revoke and delete ------------------------------------------------------------------------------
@@ -1194,6 +1569,7 @@ function confirmRevoke(k, returnTo) {
       const updated = await api('POST', teamPath(`/${encodeURIComponent(k.id)}/revoke`));
       const row = state.keys.has(updated.id) ? putRow(updated) : null;
       announce(`Key “${updated.name}” revoked.`);
+      loadExpiring();
       return row && row.querySelector('.menu-btn');
     },
   });
@@ -1226,6 +1602,7 @@ function confirmDelete(k, returnTo) {
         if (!(e instanceof ApiError) || e.status !== 404) throw e;  // already gone: same outcome
       }
       announce(`Key “${k.name}” deleted.`);
+      loadExpiring();
       return removeRow(k.id) || $('create-open');
     },
   });
@@ -1251,8 +1628,12 @@ function notAllowed(title, text) {
 function selectTeam(team) {
   state.team = team;
   state.keys.clear();
+  state.related.clear();
+  relatedAsked.clear();
   state.cursor = null;
   closeMenu(false);
+  if (state.expiryAbort) state.expiryAbort.abort();
+  show($('expiry-banner'), false);
   $('keys-body').replaceChildren();
   const url = new URL(window.location.href);
   if (state.me.teams.length > 1) url.searchParams.set('team', team.id);
@@ -1271,12 +1652,14 @@ function selectTeam(team) {
   $('filter-q').value = '';
   $('filter-status').value = '';
   loadKeys(false);
+  loadExpiring();
 }
 
 const ROLE_LABEL = {OWNER: 'Owner', ADMIN: 'Admin', MEMBER: 'Member'};
 
 async function start() {
   setupMenu();
+  setupRotate();
   createForm = keyForm($('create-fields'), {mode: 'create'});
   editForm = keyForm($('edit-fields'), {mode: 'edit'});
 
@@ -1285,7 +1668,7 @@ async function start() {
   setupDialog($('details-dialog'), closeDetails);
   setupDialog($('confirm-dialog'), () => {
     confirmAction = null;
-    focusSoon(confirmReturn && confirmReturn.isConnected ? confirmReturn : $('create-open'));
+    focusSoon(returnTarget(confirmReturn));
   });
   // Closing the one-time screen by accident (Escape) would lose the key: only its button closes it.
   $('secret-dialog').addEventListener('cancel', (ev) => ev.preventDefault());
