@@ -208,8 +208,10 @@ int store_audit_usage(struct store *st, const char *team, const char *key_id, in
 {
     /* {team_id, key_id, at range}: the index team_key_at, which FerretDB's SQLite backend
      * SEARCHes too (tests/ferretdb/sqlite-pushdown.patch); action is checked on the rows it
-     * gives. Only at and status come back, in batches a slow store answers well within its
-     * socket timeout; no sort, the counts do not need one. */
+     * gives (explain: SEARCH ... USING INDEX ..._team_key_at). Only at and status come back;
+     * no sort, the counts do not need one. Batches of 1,000: FerretDB decodes every document in
+     * Go, measured 0.5 ms each on a loaded 2-core machine, so a getMore stays well within the
+     * socket timeout (LOOPED_DB_TIMEOUT_MS, 2 s); a real MongoDB reads them from the index. */
     bson_t *filter = BCON_NEW("team_id", BCON_UTF8(team), "key_id", BCON_UTF8(key_id), "action",
                               BCON_UTF8("api.request"), "at", "{", "$gte", BCON_DATE_TIME(since),
                               "$lt", BCON_DATE_TIME(until), "}");
