@@ -136,8 +136,8 @@ int cursor_limit(const char *s, size_t *limit)
     return 0;
 }
 
-json_t *cursor_page(json_t *rows, size_t limit, const char *list, const char *team,
-                    const char *time_field, struct app_error *err)
+json_t *cursor_page_at(json_t *rows, size_t limit, const char *list, const char *team,
+                       int64_t last_at, struct app_error *err)
 {
     char next[CURSOR_MAX];
     bool more = json_array_size(rows) > limit;
@@ -145,12 +145,9 @@ json_t *cursor_page(json_t *rows, size_t limit, const char *list, const char *te
 
     if (more) {
         json_t *last = json_array_get(rows, limit - 1);
-        const char *at_text = json_string_value(json_object_get(last, time_field));
-        int64_t at;
 
-        if (at_text == NULL || util_time_parse(at_text, &at) != 0 ||
-            cursor_encode(list, team, at, json_string_value(json_object_get(last, "id")), next) !=
-                0) {
+        if (cursor_encode(list, team, last_at, json_string_value(json_object_get(last, "id")),
+                          next) != 0) {
             json_decref(rows);
             error_set(err, ERR_INTERNAL, NULL);
             return NULL;
@@ -163,4 +160,22 @@ json_t *cursor_page(json_t *rows, size_t limit, const char *list, const char *te
     if (page == NULL)
         error_set(err, ERR_INTERNAL, NULL);
     return page;
+}
+
+json_t *cursor_page(json_t *rows, size_t limit, const char *list, const char *team,
+                    const char *time_field, struct app_error *err)
+{
+    int64_t at = 0;
+
+    if (json_array_size(rows) > limit) {
+        const char *at_text =
+            json_string_value(json_object_get(json_array_get(rows, limit - 1), time_field));
+
+        if (at_text == NULL || util_time_parse(at_text, &at) != 0) {
+            json_decref(rows);
+            error_set(err, ERR_INTERNAL, NULL);
+            return NULL;
+        }
+    }
+    return cursor_page_at(rows, limit, list, team, at, err);
 }

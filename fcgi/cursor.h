@@ -31,4 +31,9 @@ int cursor_limit(const char *s, size_t *limit);
 json_t *cursor_page(json_t *rows, size_t limit, const char *list, const char *team,
                     const char *time_field, struct app_error *err);
 
+/* cursor_page for a list ordered by a time the rows do not show as one field (the stale keys:
+ * last use, or creation): last_at is the time of the page's last item, rows[limit - 1]. */
+json_t *cursor_page_at(json_t *rows, size_t limit, const char *list, const char *team,
+                       int64_t last_at, struct app_error *err);
+
 #endif

@@ -116,16 +116,21 @@ int store_key_changes(struct store *st, store_key_change_fn fn, void *ctx, struc
 int store_key_changes_prune(struct store *st, int64_t before, struct app_error *err);
 
 /* A page of a team's keys, newest first (created_at, then id, descending), into out (the
- * caller's, room for limit) with *n set: 0, or -1 with err set. */
+ * caller's, room for limit) with *n set: 0, or -1 with err set. With unused_before, the stale
+ * keys (api.md §6.8), stalest first: (last use, or creation if never used; then id) ascending,
+ * the cursor in that order; 1 when the team has more than KEYS_UNUSED_SCAN active keys made
+ * before then (nothing in out: narrow the list with q). */
+#define KEYS_UNUSED_SCAN 10000
 struct key_query {
     const char *team;
-    int status;           /* enum key_status, or -1 for any */
-    const char *q;        /* name contains, case-insensitive, or NULL */
-    int64_t now;          /* for the status filter */
-    int64_t expires_by;   /* > 0: only active keys expiring in (now, expires_by] */
-    int64_t after_at;     /* cursor: strictly after (created_at, after_id) in that order */
-    const char *after_id; /* NULL: from the start */
-    size_t limit;         /* at most this many into out */
+    int status;            /* enum key_status, or -1 for any */
+    const char *q;         /* name contains, case-insensitive, or NULL */
+    int64_t now;           /* for the status filter */
+    int64_t expires_by;    /* > 0: only active keys expiring in (now, expires_by] */
+    int64_t unused_before; /* > 0: only active keys last used (or made, if never) before */
+    int64_t after_at;      /* cursor: strictly after (created_at, after_id) in the order */
+    const char *after_id;  /* NULL: from the start */
+    size_t limit;          /* at most this many into out */
 };
 int store_key_list(struct store *st, const struct key_query *q, struct api_key *out, size_t *n,
                    struct app_error *err);
@@ -179,6 +184,14 @@ struct audit_query {
 /* Returns a new array (caller owns) of at most q->limit records as JSON (each with "id"), or
  * NULL with err set. */
 json_t *store_audit_list(struct store *st, const struct audit_query *q, struct app_error *err);
+
+/* A key's usage (usage.h): calls fn(at, status, ctx) for each api.request record of key_id in
+ * team with since <= at < until (ms), reading at most max of them, in no particular order.
+ * Returns 0, 1 when the range holds more than max (fn saw max of them), -1 with err set. */
+typedef void (*store_usage_fn)(int64_t at, int status, void *ctx);
+int store_audit_usage(struct store *st, const char *team, const char *key_id, int64_t since,
+                      int64_t until, size_t max, store_usage_fn fn, void *ctx,
+                      struct app_error *err);
 
 /* The retention purge's lease (meta {_id: "audit_purge", at}): 0 if this process took it
  * (no purge for every_ms before now), 1 if another did, -1 with err set. */

@@ -1,4 +1,5 @@
 /* store_keys.c: API keys in MongoDB, with their digests, last uses and change feed. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "catalog.h"
@@ -380,63 +381,233 @@ int store_key_get(struct store *st, const char *team, const char *id, struct api
     return rc == 0 ? key_usage(st, &r, err) : rc;
 }
 
-int store_key_list(struct store *st, const struct key_query *q, struct api_key *out, size_t *n,
-                   struct app_error *err)
+/* Active: not revoked, and no expiry or one after now. */
+static void append_active(bson_t *cond, int64_t now)
 {
-    bson_t filter = BSON_INITIALIZER, sub;
-    bson_t *opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
-                            "limit", BCON_INT64((int64_t)q->limit));
-    struct store_and and;
-    int rc;
+    bson_t or, alt, sub;
 
-    /* Plain conditions on the filter; the two that need an $or go into an $and. */
-    store_and_begin(&and);
-    BSON_APPEND_UTF8(&filter, "team_id", q->team);
+    BSON_APPEND_NULL(cond, "revoked_at");
+    BSON_APPEND_ARRAY_BEGIN(cond, "$or", & or);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
+    BSON_APPEND_NULL(&alt, "expires_at");
+    bson_append_document_end(& or, &alt);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
+    BSON_APPEND_DOCUMENT_BEGIN(&alt, "expires_at", &sub);
+    BSON_APPEND_DATE_TIME(&sub, "$gt", now);
+    bson_append_document_end(&alt, &sub);
+    bson_append_document_end(& or, &alt);
+    bson_append_array_end(cond, & or);
+}
+
+/* The filter of a list: every condition of q but the cursor's (the caller adds it to and, which
+ * it finishes into filter). */
+static void list_filter(const struct key_query *q, bson_t *filter, struct store_and *and)
+{
+    bson_t sub;
+
+    /* Plain conditions on the filter; the ones that need an $or go into the $and. */
+    BSON_APPEND_UTF8(filter, "team_id", q->team);
     if (q->status == KEY_REVOKED) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "revoked_at", &sub);
+        BSON_APPEND_DOCUMENT_BEGIN(filter, "revoked_at", &sub);
         BSON_APPEND_NULL(&sub, "$ne");
-        bson_append_document_end(&filter, &sub);
+        bson_append_document_end(filter, &sub);
     } else if (q->status == KEY_EXPIRED) {
-        BSON_APPEND_NULL(&filter, "revoked_at");
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "expires_at", &sub);
+        BSON_APPEND_NULL(filter, "revoked_at");
+        BSON_APPEND_DOCUMENT_BEGIN(filter, "expires_at", &sub);
         BSON_APPEND_DATE_TIME(&sub, "$lte", q->now);
-        bson_append_document_end(&filter, &sub);
+        bson_append_document_end(filter, &sub);
     } else if (q->status == KEY_ACTIVE) {
-        bson_t or, alt, *cond;
-
-        BSON_APPEND_NULL(&filter, "revoked_at");
-        cond = store_and_next(&and);
-        BSON_APPEND_ARRAY_BEGIN(cond, "$or", & or);
-        BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &alt);
-        BSON_APPEND_NULL(&alt, "expires_at");
-        bson_append_document_end(& or, &alt);
-        BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &alt);
-        BSON_APPEND_DOCUMENT_BEGIN(&alt, "expires_at", &sub);
-        BSON_APPEND_DATE_TIME(&sub, "$gt", q->now);
-        bson_append_document_end(&alt, &sub);
-        bson_append_document_end(& or, &alt);
-        bson_append_array_end(cond, & or);
-        store_and_done(&and);
+        append_active(store_and_next(and), q->now);
+        store_and_done(and);
     }
     if (q->expires_by > 0) {
         /* Expiring soon: active (not revoked, not yet expired) and expiring by then. */
-        bson_t *cond = store_and_next(&and);
+        bson_t *cond = store_and_next(and);
 
         BSON_APPEND_NULL(cond, "revoked_at");
         BSON_APPEND_DOCUMENT_BEGIN(cond, "expires_at", &sub);
         BSON_APPEND_DATE_TIME(&sub, "$gt", q->now);
         BSON_APPEND_DATE_TIME(&sub, "$lte", q->expires_by);
         bson_append_document_end(cond, &sub);
-        store_and_done(&and);
+        store_and_done(and);
+    }
+    if (q->unused_before > 0) {
+        /* Unused: active and made before then (last use is checked by key_list_unused). */
+        bson_t *cond = store_and_next(and);
+
+        append_active(cond, q->now);
+        BSON_APPEND_DOCUMENT_BEGIN(cond, "created_at", &sub);
+        BSON_APPEND_DATE_TIME(&sub, "$lt", q->unused_before);
+        bson_append_document_end(cond, &sub);
+        store_and_done(and);
     }
     if (q->q && q->q[0])
-        store_append_contains(&filter, "name", q->q);
-    if (q->after_id) {
+        store_append_contains(filter, "name", q->q);
+}
+
+/* A key that may be unused: its id and its last use, or its creation if never used. */
+struct stale {
+    char id[KEY_ID_LEN];
+    int64_t at;
+};
+
+struct stale_rows {
+    struct stale *v;
+    size_t n, max, from, to; /* the usage batch: v[from..to) */
+};
+
+static int stale_row(const bson_t *doc, void *ctx)
+{
+    struct stale_rows *r = ctx;
+
+    /* The query's limit is max + 1: the one more only says that there are more. */
+    if (r->n < r->max) {
+        snprintf(r->v[r->n].id, sizeof r->v[r->n].id, "%s", store_utf8(doc, "_id"));
+        r->v[r->n].at = store_date(doc, "created_at");
+    }
+    r->n++;
+    return 0;
+}
+
+static int stale_usage_row(const bson_t *doc, void *ctx)
+{
+    struct stale_rows *r = ctx;
+    const char *id = store_utf8(doc, "_id");
+    int64_t at = store_date(doc, "last_used_at");
+
+    for (size_t i = r->from; i < r->to; i++) {
+        if (strcmp(r->v[i].id, id) == 0 && at > r->v[i].at)
+            r->v[i].at = at;
+    }
+    return 0;
+}
+
+/* $in of the ids of v[from..to) (or of the ids given) under "_id" of filter. */
+static void append_ids(bson_t *filter, const struct stale *v, size_t from, size_t to)
+{
+    bson_t in, ids;
+    char idx[16];
+    const char *key;
+
+    BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
+    for (size_t i = from; i < to; i++) {
+        bson_uint32_to_string((uint32_t)(i - from), &key, idx, sizeof idx);
+        bson_append_utf8(&ids, key, -1, v[i].id, -1);
+    }
+    bson_append_array_end(&in, &ids);
+    bson_append_document_end(filter, &in);
+}
+
+static int stale_cmp(const void *a, const void *b)
+{
+    const struct stale *x = a, *y = b;
+
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+#define STALE_BATCH 200 /* ids of one $in */
+
+/* The page of a stale-key list (q->unused_before): the candidates, the keys made before then
+ * (at most KEYS_UNUSED_SCAN; their ids and dates only), then their last uses in batches by _id,
+ * then the page in the order of that time ascending, then id, after the cursor; then the page's
+ * keys in full. Last uses live in another collection than the keys (see key_usage), so one
+ * query cannot do it. Returns 0, 1 (more candidates than the scan takes), -1 with err set. */
+static int key_list_unused(struct store *st, const struct key_query *q, bson_t *filter,
+                           struct api_key *out, size_t *n, struct app_error *err)
+{
+    bson_t *opts = BCON_NEW("projection", "{", "created_at", BCON_INT32(1), "}", "sort", "{",
+                            "created_at", BCON_INT32(1), "_id", BCON_INT32(1), "}", "limit",
+                            BCON_INT64(KEYS_UNUSED_SCAN + 1));
+    struct stale_rows r = {NULL, 0, KEYS_UNUSED_SCAN, 0, 0};
+    struct api_key *found = NULL;
+    size_t keep = 0, nfound = 0;
+    int rc = -1;
+
+    *n = 0;
+    r.v = calloc(KEYS_UNUSED_SCAN, sizeof *r.v);
+    found = calloc(q->limit, sizeof *found);
+    if (r.v == NULL || found == NULL) {
+        error_set(err, ERR_INTERNAL, NULL);
+        goto done;
+    }
+    if (store_find_each(st, "api_keys", filter, opts, stale_row, &r, err) != 0)
+        goto done;
+    if (r.n > r.max) {
+        rc = 1;
+        goto done;
+    }
+    for (r.from = 0; r.from < r.n; r.from = r.to) {
+        bson_t ufilter = BSON_INITIALIZER;
+
+        r.to = r.from + STALE_BATCH < r.n ? r.from + STALE_BATCH : r.n;
+        append_ids(&ufilter, r.v, r.from, r.to);
+        rc = store_find_each(st, "api_key_usage", &ufilter, NULL, stale_usage_row, &r, err);
+        bson_destroy(&ufilter);
+        if (rc != 0)
+            goto done;
+    }
+    rc = -1;
+    /* Unused since before then, and after the cursor in (at, id) ascending. */
+    for (size_t i = 0; i < r.n; i++) {
+        if (r.v[i].at >= q->unused_before ||
+            (q->after_id && (r.v[i].at < q->after_at ||
+                             (r.v[i].at == q->after_at && strcmp(r.v[i].id, q->after_id) <= 0))))
+            continue;
+        r.v[keep++] = r.v[i];
+    }
+    qsort(r.v, keep, sizeof *r.v, stale_cmp);
+    if (keep > q->limit)
+        keep = q->limit;
+    if (keep > 0) {
+        bson_t kfilter = BSON_INITIALIZER;
+
+        BSON_APPEND_UTF8(&kfilter, "team_id", q->team);
+        append_ids(&kfilter, r.v, 0, keep);
+        rc = key_find(st, &kfilter, NULL, found, q->limit, &nfound, err);
+        bson_destroy(&kfilter);
+        if (rc != 0)
+            goto done;
+    }
+    /* In the page's order; a key deleted meanwhile is left out. */
+    for (size_t i = 0; i < keep; i++) {
+        for (size_t j = 0; j < nfound; j++) {
+            if (strcmp(found[j].id, r.v[i].id) == 0) {
+                out[(*n)++] = found[j];
+                break;
+            }
+        }
+    }
+    rc = 0;
+done:
+    free(r.v);
+    free(found);
+    bson_destroy(opts);
+    return rc;
+}
+
+int store_key_list(struct store *st, const struct key_query *q, struct api_key *out, size_t *n,
+                   struct app_error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
+                            "limit", BCON_INT64((int64_t)q->limit));
+    struct store_and and;
+    int rc;
+
+    store_and_begin(&and);
+    list_filter(q, &filter, &and);
+    if (q->after_id && q->unused_before == 0) {
         store_append_after(store_and_next(&and), "created_at", q->after_at, q->after_id, false);
         store_and_done(&and);
     }
     store_and_finish(&and, &filter);
-    rc = key_find(st, &filter, opts, out, q->limit, n, err);
+    if (q->unused_before > 0)
+        rc = key_list_unused(st, q, &filter, out, n, err);
+    else
+        rc = key_find(st, &filter, opts, out, q->limit, n, err);
     bson_destroy(&filter);
     bson_destroy(opts);
     return rc;

@@ -18,6 +18,7 @@ int handle_keys_update(struct request *req, struct response *res, struct app_err
 int handle_keys_revoke(struct request *req, struct response *res, struct app_error *err);
 int handle_keys_rotate(struct request *req, struct response *res, struct app_error *err);
 int handle_keys_delete(struct request *req, struct response *res, struct app_error *err);
+int handle_keys_usage(struct request *req, struct response *res, struct app_error *err);
 int handle_resource_list(struct request *req, struct response *res, struct app_error *err);
 int handle_resource_create(struct request *req, struct response *res, struct app_error *err);
 int handle_resource_get(struct request *req, struct response *res, struct app_error *err);

@@ -12,6 +12,7 @@
 #include "../fcgi/log.h"
 #include "../fcgi/config.h"
 #include "../fcgi/store.h"
+#include "../fcgi/usage.h"
 #include "../fcgi/util.h"
 #include "../fcgi/worker.h"
 
@@ -101,10 +102,12 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
     struct key_query q = {.team = req->params[0], .status = -1, .now = util_now_ms()};
     const char *status = http_query_get(req, "status"), *cursor = http_query_get(req, "cursor");
     const char *within = http_query_get(req, "expiring_within_days");
+    const char *unused = http_query_get(req, "unused_for_days");
+    const char *list = "api_keys";
     char after[KEY_ID_LEN];
     size_t limit, n = 0;
     json_t *data = NULL;
-    int ret = -1;
+    int rc, ret = -1;
 
     if (cursor_limit(http_query_get(req, "limit"), &limit) != 0) {
         error_detail(err, "limit", "must be a whole number from 1 to 100");
@@ -123,13 +126,23 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
         }
         q.expires_by = q.now + days * 86400 * 1000;
     }
+    if (unused) {
+        long long days;
+
+        if (util_strtonum(unused, 1, 3650, &days) != 0) {
+            error_detail(err, "unused_for_days", "must be a whole number from 1 to 3650");
+            return error_invalid(err, "query");
+        }
+        q.unused_before = q.now - days * 86400 * 1000;
+        list = "api_keys_unused"; /* another order: the other list's cursors do not fit */
+    }
     q.q = http_query_get(req, "q");
     if (q.q && strlen(q.q) > 100) {
         error_detail(err, "q", "must be at most 100 characters");
         return error_invalid(err, "query");
     }
     if (cursor) {
-        if (cursor_decode("api_keys", q.team, cursor, &q.after_at, after, sizeof after) != 0)
+        if (cursor_decode(list, q.team, cursor, &q.after_at, after, sizeof after) != 0)
             return error_set(err, ERR_INVALID_CURSOR, NULL);
         q.after_id = after;
     }
@@ -140,12 +153,28 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
         error_set(err, ERR_INTERNAL, NULL);
         goto done;
     }
-    if (store_key_list(req->ctx->store, &q, page, &n, err) != 0)
+    rc = store_key_list(req->ctx->store, &q, page, &n, err);
+    if (rc < 0)
         goto done;
+    if (rc == 1) {
+        error_detail(err, "unused_for_days",
+                     "the team has more than 10000 active keys this old: narrow the list with q");
+        error_invalid(err, "query");
+        goto done;
+    }
     for (size_t i = 0; i < n; i++)
         json_array_append_new(data, keys_to_json(&page[i], q.now));
     res->status = 200;
-    res->body = cursor_page(data, limit, "api_keys", q.team, "created_at", err);
+    if (unused) {
+        /* The stalest first: the cursor is at the last use (or creation) of the page's last. */
+        const struct api_key *last = &page[n > limit ? limit - 1 : 0];
+
+        res->body = cursor_page_at(
+            data, limit, list, q.team,
+            last->last_used_at > last->created_at ? last->last_used_at : last->created_at, err);
+    } else {
+        res->body = cursor_page(data, limit, "api_keys", q.team, "created_at", err);
+    }
     data = NULL;
     ret = res->body ? 0 : -1;
 done:
@@ -232,6 +261,58 @@ int handle_keys_delete(struct request *req, struct response *res, struct app_err
     audit_action(req, &k, "api_key.deleted", 204, NULL, NULL);
     res->status = 204;
     return 0;
+}
+
+struct usage_ctx {
+    const struct usage_range *range;
+    struct usage_counts *counts;
+};
+
+static void usage_add(int64_t at, int status, void *ctx)
+{
+    struct usage_ctx *u = ctx;
+
+    usage_count(u->range, u->counts, at, status);
+}
+
+/* api.md §6.8: the key's requests per bucket, counted from its api.request audit records. */
+int handle_keys_usage(struct request *req, struct response *res, struct app_error *err)
+{
+    struct usage_range range;
+    struct usage_ctx u = {&range, NULL};
+    struct api_key k;
+    int rc, ret = -1;
+
+    if (usage_range_parse(http_query_get(req, "interval"), http_query_get(req, "since"),
+                          http_query_get(req, "until"), util_now_ms(), &range, err) != 0)
+        return -1;
+    if (key_load(req, &k, err) != 0)
+        return -1;
+    u.counts = calloc(range.n, sizeof *u.counts);
+    if (u.counts == NULL)
+        return error_set(err, ERR_INTERNAL, NULL);
+    rc = store_audit_usage(req->ctx->store, k.team_id, k.id, range.since, range.until,
+                           USAGE_RECORDS_MAX, usage_add, &u, err);
+    if (rc < 0)
+        goto done;
+    if (rc == 1) {
+        /* Never a count short of the audit: a shorter range is counted in full. */
+        error_detail(err, "since",
+                     "the range holds more than 100000 requests of this key: ask for a shorter "
+                     "one");
+        error_invalid(err, "query");
+        goto done;
+    }
+    res->status = 200;
+    res->body = usage_to_json(&range, u.counts);
+    if (res->body == NULL) {
+        error_set(err, ERR_INTERNAL, NULL);
+        goto done;
+    }
+    ret = 0;
+done:
+    free(u.counts);
+    return ret;
 }
 
 /* The hint as an HTTP header value can carry it: ASCII, "..." for the ellipsis (same length). */

@@ -7,10 +7,11 @@
 
 #define KEYS_ADMIN (ROUTE_USER | ROUTE_TEAM | ROUTE_ADMIN)
 
-static const char *const keys_list_params[] = {"status", "q",      "expiring_within_days",
-                                               "limit",  "cursor", NULL};
+static const char *const keys_list_params[] = {
+    "status", "q", "expiring_within_days", "unused_for_days", "limit", "cursor", NULL};
 static const char *const audit_params[] = {"key_id", "actor", "action", "since",
                                            "until",  "limit", "cursor", NULL};
+static const char *const usage_params[] = {"interval", "since", "until", NULL};
 static const char *const page_params[] = {"limit", "cursor", NULL};
 static const char *const sleep_params[] = {"ms", NULL};
 static const char *const hello_params[] = {"bytes", NULL};
@@ -39,6 +40,8 @@ static const struct route routes[] = {
     /* The body is optional ({"grace_period_hours"}): the handler reads it when there is one. */
     {"POST", "/v1/teams/{team_id}/api-keys/{key_id}/rotate", handle_keys_rotate, KEYS_ADMIN,
      SCOPE_NONE, NULL},
+    {"GET", "/v1/teams/{team_id}/api-keys/{key_id}/usage", handle_keys_usage, KEYS_ADMIN,
+     SCOPE_NONE, usage_params},
     {"GET", "/v1/teams/{team_id}/audit", handle_audit_list, KEYS_ADMIN, SCOPE_NONE, audit_params},
 
     /* The resources of the catalog (schemas/): {resource} matches only their names, and a
