@@ -39,6 +39,9 @@ static const struct route routes[] = {
     /* The body is optional ({"grace_period_hours"}): the handler reads it when there is one. */
     {"POST", "/v1/teams/{team_id}/api-keys/{key_id}/rotate", handle_keys_rotate, KEYS_ADMIN,
      SCOPE_NONE, NULL},
+    /* Secret scanners (no authentication); the body is read by the handler, after its rate
+     * limit. */
+    {"POST", "/v1/key-leaks", handle_key_leaks, 0, SCOPE_NONE, NULL},
     {"GET", "/v1/teams/{team_id}/audit", handle_audit_list, KEYS_ADMIN, SCOPE_NONE, audit_params},
 
     /* The resources of the catalog (schemas/): {resource} matches only their names, and a
