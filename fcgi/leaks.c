@@ -33,7 +33,6 @@ int leaks_submit(struct store *st, struct leak_report *r, struct app_error *err)
     else
         lk.overflow = true;
     pthread_mutex_unlock(&lk.lock);
-    keysync_wake();
     return 0;
 }
 

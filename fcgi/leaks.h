@@ -30,8 +30,10 @@ struct leak_report {
     char request_id[72];
 };
 
-/* Stores r and has this process's key-change thread work it at once. Returns 0, or -1 with err
- * set (unavailable when the store does not take it: nothing was accepted). */
+/* Stores r and queues it for this process's key-change thread, which the caller wakes
+ * (keysync_wake) once the answer is out: the lookups must not overlap the answer, or a real
+ * key's would take longer. Returns 0, or -1 with err set (unavailable when the store does not
+ * take it: nothing was accepted). */
 int leaks_submit(struct store *st, struct leak_report *r, struct app_error *err);
 
 /* The key-change thread's turn (keysync.c): works the reports this process submitted since the

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../fcgi/auth.h"
+#include "../fcgi/keysync.h"
 #include "../fcgi/leaks.h"
 #include "../fcgi/ratelimit.h"
 #include "../fcgi/store.h"
@@ -132,6 +133,7 @@ int handle_key_leaks(struct request *req, struct response *res, struct app_error
     snprintf(r.request_id, sizeof r.request_id, "%s", req->request_id);
     if (leaks_submit(req->ctx->store, &r, err) != 0)
         return -1;
+    res->after = keysync_wake;
     res->status = 202;
     res->body = json_pack("{s:i}", "received", n);
     return res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);

@@ -22,9 +22,10 @@ SOURCE = "https://github.com/example/leaky/blob/main/settings.py"
 
 
 def address():
-    """A client address of its own (the stack trusts 127.0.0.1's X-Forwarded-For): each test
-    gets a fresh budget of 60 reports a minute."""
-    return f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
+    """A client address of its own (the stack trusts 127.0.0.1's X-Forwarded-For), with a fresh
+    budget of 60 reports a minute: the budget is per address across every host of the store, and
+    the suite's deployments share one store."""
+    return "2001:db8:%x:%x::%x" % (random.getrandbits(16), random.getrandbits(16), random.getrandbits(16) | 1)
 
 
 def report(d, keys, source=SOURCE, ip=None, session=None, **kw):
@@ -101,7 +102,7 @@ def comparable(r):
 
 def test_no_oracle_same_answer_and_time_for_real_and_made_up_keys(deployment, stack):
     """200 reports of real keys (each a new key, revoked behind the answer) and 200 of made-up
-    ones, interleaved at random: byte-identical answers, medians within 10%."""
+    ones, interleaved at random: byte-identical answers, median times within 10%."""
     d = deployment
     tok = token()
     real = [create(d, stack, name=f"oracle {tok} {i}")["key"] for i in range(200)]
@@ -109,14 +110,18 @@ def test_no_oracle_same_answer_and_time_for_real_and_made_up_keys(deployment, st
     order = [("real", k) for k in real] + [("fake", k) for k in fake]
     random.Random(tok).shuffle(order)
     times, answers = {"real": [], "fake": []}, {"real": set(), "fake": set()}
+    ips = [address() for _ in range(len(order) // 50)]  # 50 each: under the limit
     with requests.Session() as s:
         for i, (kind, key) in enumerate(order):
-            ip = f"198.19.{i // 50}.{(i // 50) + 1}"  # 50 a minute per address: under the limit
+            ip = ips[i // 50]
             t0 = time.perf_counter()
             r = report(d, [key], ip=ip, session=s)
             times[kind].append(time.perf_counter() - t0)
             assert r.status_code == 202, r.text
             answers[kind].add(comparable(r))
+            # Paced as a prober would be: a real key's revoke (behind the answer) has ended before
+            # the next report, so each time is the answer's own, not the last revoke's store work.
+            time.sleep(0.03)
     assert answers["real"] == answers["fake"] and len(answers["real"]) == 1, answers
     med = {kind: statistics.median(v) for kind, v in times.items()}
     assert abs(med["real"] - med["fake"]) / min(med.values()) < 0.10, med
@@ -161,11 +166,10 @@ def test_61_reports_in_a_minute_from_one_address_is_429(deployment, stack):
 def test_bad_reports_are_400_and_store_nothing(deployment, stack, mongo, body, field):
     d = deployment
     _, db = mongo
-    before = db.key_leak_reports.count_documents({})
     r = d.session.post(d.url + LEAKS, json=body, headers={"X-Forwarded-For": address()}, timeout=15)
     err = assert_error(r, 400, "validation_failed")
     assert field in [x["field"] for x in err["details"]], err
-    assert db.key_leak_reports.count_documents({}) == before
+    assert db.key_leak_reports.count_documents({"request_id": r.headers["X-Request-Id"]}) == 0
 
 
 def test_not_json_and_wrong_type(deployment, stack):
