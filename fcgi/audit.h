@@ -28,8 +28,10 @@ struct audit_rec {
     char ip[KEY_IP_MAX];
     char user_agent[256];
     char request_id[72];
-    json_t *changes;  /* api_key.updated: {"field": {"old", "new"}}; owned by the record */
-    json_t *rotation; /* api_key.rotated: {"from", "to", "grace_period_hours"}; likewise */
+    json_t *changes;    /* api_key.updated: {"field": {"old", "new"}}; owned by the record */
+    json_t *rotation;   /* api_key.rotated: {"from", "to", "grace_period_hours"}; likewise */
+    char reason[16];    /* api_key.revoked by a leak report: "leaked"; "" otherwise */
+    const char *source; /* and the report's source URL, or NULL; only for audit_submit */
 };
 
 /* Starts the writer thread of this process over st. Returns 0 or -1. */

@@ -65,6 +65,9 @@ struct response {
     const char *content_type; /* static; the type of text when it is not JSON, or NULL */
     char headers[1024];       /* "Name: value\r\n" lines */
     size_t headers_len;
+    /* Run by the request thread once the answer is out (FCGX_Finish_r), for work the client
+     * must neither wait for nor be able to time (leaks.h); NULL: none. Only on success. */
+    void (*after)(void);
 };
 
 /* Reads the parameters of an accepted request into req (zeroed first). Returns 0, or -1 with

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "keycache.h"
+#include "leaks.h"
 #include "log.h"
 #include "util.h"
 
@@ -35,6 +36,7 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool started, stopping;
+    bool woken; /* keysync_wake since the last turn began */
     struct store *store;
     struct changes seen;
     int64_t last_read; /* start of the last successful read of the feed (monotonic ms) */
@@ -142,6 +144,7 @@ static void *run(void *arg)
         struct timespec until;
 
         retry_publish();
+        leaks_work(ks.store);
         if (!digests)
             digests = store_key_digests_check(ks.store);
         if (poll_once() == 0) {
@@ -163,8 +166,9 @@ static void *run(void *arg)
         }
         util_deadline(&until, started + KEYSYNC_EVERY_MS - util_mono_ms());
         pthread_mutex_lock(&ks.lock);
-        if (!ks.stopping) /* a spurious wake-up only reads the feed early */
+        if (!ks.stopping && !ks.woken) /* a spurious wake-up only reads the feed early */
             pthread_cond_timedwait(&ks.wake, &ks.lock, &until);
+        ks.woken = false;
         if (ks.stopping) {
             pthread_mutex_unlock(&ks.lock);
             break;
@@ -182,6 +186,14 @@ int keysync_start(struct store *st)
         return -1;
     ks.started = true;
     return 0;
+}
+
+void keysync_wake(void)
+{
+    pthread_mutex_lock(&ks.lock);
+    ks.woken = true;
+    pthread_cond_signal(&ks.wake);
+    pthread_mutex_unlock(&ks.lock);
 }
 
 void keysync_stop(void)

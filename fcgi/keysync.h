@@ -20,4 +20,7 @@ void keysync_stop(void);
  * until it is written (the change itself is already stored). */
 void keysync_changed(struct store *st, const char *id);
 
+/* Has the thread take its next turn now (leaks.c: a report to work). Cannot fail. */
+void keysync_wake(void);
+
 #endif

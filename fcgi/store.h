@@ -9,6 +9,7 @@
 #include "config.h"
 #include "error.h"
 #include "keys.h"
+#include "leaks.h"
 #include "ratelimit.h"
 
 struct store;
@@ -160,6 +161,19 @@ int store_key_delete(struct store *st, const char *team, const char *id, struct 
  * 0, or -1 with err set. */
 int store_key_touch(struct store *st, const char *id, int64_t at, const char *ip,
                     struct app_error *err);
+
+/* store_leaks.c: leaked-key reports waiting to be worked (key_leak_reports, leaks.h) */
+
+/* Stores r (its id set). 0, or -1 with err set. */
+int store_leak_insert(struct store *st, const struct leak_report *r, struct app_error *err);
+
+/* Calls fn(r, ctx) for the report with this id, or with id NULL for the oldest 100 made before
+ * `before` (wall ms); r is valid only during the call. 0, or -1 with err set. store_leak_done
+ * removes a report once worked: 0, or -1 with err set. */
+typedef void (*store_leak_fn)(const struct leak_report *r, void *ctx);
+int store_leak_pending(struct store *st, const char *id, int64_t before, store_leak_fn fn,
+                       void *ctx, struct app_error *err);
+int store_leak_done(struct store *st, const char *id, struct app_error *err);
 
 /* store_audit.c: audit records: batched inserts, filtered pages, retention */
 

@@ -41,6 +41,10 @@ void store_audit_bson(const struct audit_rec *r, bson_t *doc)
         store_append_json(doc, "changes", r->changes);
     if (r->rotation)
         store_append_json(doc, "rotation", r->rotation);
+    if (r->reason[0])
+        BSON_APPEND_UTF8(doc, "reason", r->reason);
+    if (r->source)
+        BSON_APPEND_UTF8(doc, "source", r->source);
 }
 
 /* True if every write error of an insert's reply is a duplicate _id. */
@@ -142,6 +146,10 @@ static json_t *audit_to_json(const bson_t *d)
         json_object_set_new(o, "key_id", json_string(store_utf8(d, "key_id")));
     if (o && store_utf8(d, "key_name")[0])
         json_object_set_new(o, "key_name", json_string(store_utf8(d, "key_name")));
+    if (o && store_utf8(d, "reason")[0])
+        json_object_set_new(o, "reason", json_string(store_utf8(d, "reason")));
+    if (o && store_utf8(d, "source")[0])
+        json_object_set_new(o, "source", json_string(store_utf8(d, "source")));
     if (o) {
         doc_json(d, "changes", o);
         doc_json(d, "rotation", o);

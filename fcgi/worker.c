@@ -82,8 +82,10 @@ static int64_t worker_usec(void)
 
 /* Every request: gate on size and media type, route, check query and caller, read the body,
  * run the handler, answer. Every failure becomes the error envelope; 5xx are logged with
- * their internal detail, which never reaches the client. */
-static void worker_handle(struct worker *w, FCGX_Request *fcgx)
+ * their internal detail, which never reaches the client. Returns the work to run once the
+ * answer is out (response.after), or NULL. */
+typedef void (*after_fn)(void);
+static after_fn worker_handle(struct worker *w, FCGX_Request *fcgx)
 {
     struct worker_ctx *ctx = &w->ctx;
     struct request req;
@@ -95,6 +97,7 @@ static void worker_handle(struct worker *w, FCGX_Request *fcgx)
     char allow[64];
     int rc = -1, kept, status;
     int64_t started = worker_usec();
+    after_fn after;
 
     memset(&res, 0, sizeof res);
     memset(&err, 0, sizeof err);
@@ -173,9 +176,11 @@ answer:
     /* Counted before FCGX_Finish_r flushes the answer: a client that has it sees it counted. */
     metrics_request(route ? (int)(route - w->app->routes) : -1, req.method, status,
                     worker_usec() - started);
+    after = rc == 0 ? res.after : NULL;
     error_clear(&err);
     http_response_clear(&res);
     http_request_free(&req);
+    return after;
 }
 
 /* Waits for a connection or the stop signal. Returns 0 with a request accepted, 1 when the
@@ -219,6 +224,7 @@ static void *worker_thread(void *arg)
 {
     struct worker *w = arg;
     FCGX_Request fcgx;
+    after_fn after;
     int rc;
 
     if (FCGX_InitRequest(&fcgx, w->listen_fd, 0) != 0) {
@@ -231,8 +237,10 @@ static void *worker_thread(void *arg)
         pthread_mutex_unlock(&w->accept_mutex);
         if (rc != 0)
             break;
-        worker_handle(w, &fcgx);
+        after = worker_handle(w, &fcgx);
         FCGX_Finish_r(&fcgx);
+        if (after)
+            after();
         /* One request per connection: a kept-alive connection would hold this thread and delay
          * a graceful stop (mod_proxy_fcgi: leave enablereuse off). */
         FCGX_Free(&fcgx, 1);

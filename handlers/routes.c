@@ -42,6 +42,9 @@ static const struct route routes[] = {
      SCOPE_NONE, NULL},
     {"GET", "/v1/teams/{team_id}/api-keys/{key_id}/usage", handle_keys_usage, KEYS_ADMIN,
      SCOPE_NONE, usage_params},
+    /* Secret scanners (no authentication); the body is read by the handler, after its rate
+     * limit. */
+    {"POST", "/v1/key-leaks", handle_key_leaks, 0, SCOPE_NONE, NULL},
     {"GET", "/v1/teams/{team_id}/audit", handle_audit_list, KEYS_ADMIN, SCOPE_NONE, audit_params},
 
     /* The resources of the catalog (schemas/): {resource} matches only their names, and a
