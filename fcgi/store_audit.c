@@ -225,7 +225,7 @@ int store_audit_usage(struct store *st, const char *team, const char *key_id, in
                               "$lt", BCON_DATE_TIME(until), "}");
     bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(0), "at", BCON_INT32(1), "status",
                             BCON_INT32(1), "}", "limit", BCON_INT64((int64_t)max + 1), "batchSize",
-                            BCON_INT32(5000));
+                            BCON_INT32(1000));
     struct usage_rows u = {fn, ctx, max, 0};
     int rc = store_find_each(st, "audit", filter, opts, usage_row, &u, err);
 

@@ -42,6 +42,17 @@ const GRACE_CHOICES = [
 const GRACE_DEFAULT_HOURS = 24;
 const EXPIRY_WARN_DAYS = 7;  // the banner and the rows' "Expires in N days" (api.md §6.4)
 const DAY_MS = 86400000;
+const STALE_DAYS = 90;  // "Not used for 4 months" and the filter for it (api.md §6.8)
+const USAGE_DAYS = 7;   // View Details' chart
+const LEAK_REPORTER = 'leak-report';  // revoked_by of a key a secret scanner reported (api.md §6.5)
+// The status classes of a usage bucket, in the chart's order (bottom up), with their words.
+const USAGE_CLASSES = [
+  {key: '2xx', label: 'Succeeded (2xx)'},
+  {key: '3xx', label: 'Redirected (3xx)'},
+  {key: '4xx', label: 'Refused (4xx)'},
+  {key: '429', label: 'Rate-limited (429)'},
+  {key: '5xx', label: 'Server errors (5xx)'},
+];
 
 const $ = (id) => document.getElementById(id);
 
@@ -67,18 +78,25 @@ const state = {
 // ---------------------------------------------------------------------------------------------
 // small helpers
 
-/** Creates an element: h('p', {class: 'x', onclick: fn}, 'text', child, ...). */
+/** Creates an element: h('p', {class: 'x', onclick: fn}, 'text', child, ...); svg(...) the same in SVG. */
 function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
+  return build(document.createElement(tag), attrs, children);
+}
+
+function svg(tag, attrs, ...children) {
+  return build(document.createElementNS('http://www.w3.org/2000/svg', tag), attrs, children);
+}
+
+function build(el, attrs, children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else if (k === 'class') el.className = v;
+    else if (k === 'class') el.setAttribute('class', v);
     else if (k === 'dataset') Object.assign(el.dataset, v);
     else if (v === true) el.setAttribute(k, '');
     else el.setAttribute(k, String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -686,8 +704,10 @@ async function runSave(form, banner, button, busyLabel, fn) {
 // ---------------------------------------------------------------------------------------------
 // the table
 
-function badge(status) {
-  return h('span', {class: `badge badge-${status}`}, STATUS_LABEL[status] || status);
+/** The status badge; a key revoked by a leak report says so: "Revoked — reported leaked". */
+function badge(status, k) {
+  const leaked = status === 'revoked' && k && k.revoked_by === LEAK_REPORTER;
+  return h('span', {class: `badge badge-${status}`}, leaked ? 'Revoked — reported leaked' : STATUS_LABEL[status] || status);
 }
 
 /** "Limited" and "IP-restricted" markers: words (not colour), the details on hover and for screen readers. */
@@ -710,9 +730,29 @@ function permissionCell(k) {
     limitTags(k));
 }
 
+/** Whole days since an active key's last use (or its creation, if never used): what ?unused_for_days counts. */
+function unusedDays(k, now = Date.now()) {
+  return Math.floor((now - Date.parse(k.last_used_at || k.created_at)) / DAY_MS);
+}
+
+/** An active key unused for more than 90 days: a candidate for cleanup. */
+function isStale(k, now = Date.now()) {
+  return k.status === 'active' && now - Date.parse(k.last_used_at || k.created_at) > STALE_DAYS * DAY_MS;
+}
+
+/** "Not used for 4 months", "Not used for 1 year". */
+function staleText(days) {
+  if (days >= 365) {
+    const y = Math.floor(days / 365);
+    return `Not used for ${y} ${y === 1 ? 'year' : 'years'}`;
+  }
+  return `Not used for ${Math.floor(days / 30)} months`;
+}
+
 function lastUsedEl(k) {
-  if (!k.last_used_at) return h('span', {class: 'never'}, 'Never');
-  return timeEl(k.last_used_at, relTime(k.last_used_at), 'rel');
+  const used = k.last_used_at ? timeEl(k.last_used_at, relTime(k.last_used_at), 'rel') : h('span', {class: 'never'}, 'Never');
+  if (!isStale(k)) return used;
+  return h('div', {}, used, h('span', {class: 'row-note row-note-warn stale-note'}, staleText(unusedDays(k))));
 }
 
 /** The badge, and for a rotated key what became of it: "Rotated — works until <date>". */
@@ -723,7 +763,7 @@ function statusCell(k) {
       ? ['Rotated — works until ', timeEl(k.expires_at, fmtDateTime(k.expires_at))]
       : 'Rotated';  // revoked at once (no grace period), or the grace period is over
   }
-  return h('div', {}, badge(k.status), note ? h('span', {class: 'row-note rotated-note'}, note) : null);
+  return h('div', {}, badge(k.status, k), note ? h('span', {class: 'row-note rotated-note'}, note) : null);
 }
 
 /** The expiry date, and "Expires in N days" when an active key stops within 7 days. */
@@ -777,7 +817,7 @@ function putRow(k) {
 
 function updateListMeta(hasMore) {
   const n = state.keys.size;
-  const filtered = Boolean($('filter-q').value.trim() || $('filter-status').value);
+  const filtered = Boolean($('filter-q').value.trim() || $('filter-status').value || unusedFilterOn());
   show($('keys-table'), n > 0);
   const empty = $('keys-empty');
   empty.textContent = filtered ? 'No keys match this search and filter.'
@@ -785,6 +825,14 @@ function updateListMeta(hasMore) {
   show(empty, n === 0);
   $('keys-count').textContent = n === 0 ? '' : `Showing ${n} ${n === 1 ? 'key' : 'keys'}.`;
   show($('load-more'), Boolean(hasMore));
+}
+
+function unusedFilterOn() {
+  return $('filter-unused').getAttribute('aria-pressed') === 'true';
+}
+
+function setUnusedFilter(on) {
+  $('filter-unused').setAttribute('aria-pressed', on ? 'true' : 'false');
 }
 
 /** Loads the first page (append=false) or the next one, with the current filters. */
@@ -797,6 +845,7 @@ async function loadKeys(append = false) {
   const q = $('filter-q').value.trim();
   if (st) params.set('status', st);
   if (q) params.set('q', q.slice(0, 100));
+  if (unusedFilterOn()) params.set('unused_for_days', String(STALE_DAYS));
   if (append && state.cursor) params.set('cursor', state.cursor);
   const more = $('load-more');
   more.disabled = true;
@@ -1072,7 +1121,7 @@ function renderFacts(k) {
   const by = (who) => (who ? ` by ${who}` : '');
   const facts = [
     ...fact('Name', k.name),
-    ...fact('Status', badge(k.status)),
+    ...fact('Status', badge(k.status, k)),
     ...fact('Key', h('code', {}, k.hint)),
     ...fact('ID', h('code', {}, k.id)),
     ...fact('Permission set', PERMISSION_LABEL[k.permission] || k.permission),
@@ -1096,7 +1145,12 @@ function renderFacts(k) {
       ? [timeEl(k.last_used_at, relTime(k.last_used_at), 'rel'), k.last_used_ip ? ` from ${k.last_used_ip}` : '']
       : 'Never'),
   );
-  if (k.revoked_at) facts.push(...fact('Revoked', timeEl(k.revoked_at, fmtDateTime(k.revoked_at)), by(k.revoked_by)));
+  if (k.revoked_at && k.revoked_by === LEAK_REPORTER) {
+    facts.push(...fact('Revoked', timeEl(k.revoked_at, fmtDateTime(k.revoked_at)), ' — reported leaked'),
+      ...fact('Found at', leakSourceEl(k)));
+  } else if (k.revoked_at) {
+    facts.push(...fact('Revoked', timeEl(k.revoked_at, fmtDateTime(k.revoked_at)), by(k.revoked_by)));
+  }
   if (k.rotated_to) facts.push(...fact('Rotated to', relatedKeyEl(k.rotated_to)));
   if (k.rotated_from) facts.push(...fact('Rotated from', relatedKeyEl(k.rotated_from)));
   $('details-facts').replaceChildren(...facts);
@@ -1166,6 +1220,26 @@ async function openRelated(id) {
   openDetails(k, state.detailsReturn);
 }
 
+/** Where a secret scanner found a leaked key, from the revoke's audit record (fetched once per key). */
+const leakSources = new Map();  // key id -> promise of the source ('' when the report gave none)
+
+function leakSourceEl(k) {
+  const el = h('span', {class: 'leak-source'}, 'Loading…');
+  if (!leakSources.has(k.id)) {
+    const params = new URLSearchParams({key_id: k.id, action: 'api_key.revoked', limit: '1'});
+    leakSources.set(k.id, api('GET', `/v1/teams/${encodeURIComponent(state.team.id)}/audit?${params}`)
+      .then((res) => (res.data[0] && res.data[0].source) || ''));
+  }
+  leakSources.get(k.id).then((src) => {
+    // Shown as text, not a link: the URL comes from whoever sent the report.
+    el.replaceChildren(src ? h('code', {class: 'source-url'}, src) : 'Not given by the report');
+  }, (e) => {
+    leakSources.delete(k.id);
+    el.replaceChildren(`Could not be loaded: ${e instanceof ApiError ? e.message : 'error'}`);
+  });
+  return el;
+}
+
 const ACTION_LABEL = {
   'api.request': 'API request',
   'api_key.created': 'Created',
@@ -1184,6 +1258,7 @@ function renderActivity(records) {
   const rows = records.map((r) => {
     let what = ACTION_LABEL[r.action] || r.action;
     if (r.actor && r.actor.type === 'user') what += ` by ${r.actor.id}`;
+    if (r.action === 'api_key.revoked' && r.reason === 'leaked') what = 'Revoked — reported leaked';
     if (r.action === 'api_key.updated' && r.changes) what += ` (${Object.keys(r.changes).join(', ')})`;
     if (r.action === 'api_key.rotated' && r.rotation) what += ` (grace period: ${graceText(r.rotation.grace_period_hours)})`;
     const req = r.action === 'api.request' ? `${r.method || ''} ${r.path || ''}`.trim() : '';
@@ -1213,6 +1288,79 @@ async function loadActivity(k) {
   }
 }
 
+/** The first instant (UTC) of the chart's oldest day: USAGE_DAYS daily buckets end with today's. */
+function usageSince(now = new Date()) {
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - (USAGE_DAYS - 1) * DAY_MS);
+}
+
+const usageDayFmt = new Intl.DateTimeFormat(undefined, {weekday: 'short', day: 'numeric', timeZone: 'UTC'});
+const usageDateFmt = new Intl.DateTimeFormat(undefined, {dateStyle: 'medium', timeZone: 'UTC'});
+
+function share(n, total) {
+  if (!total) return '0%';
+  const p = (100 * n) / total;
+  return p > 0 && p < 1 ? '<1%' : `${Math.round(p)}%`;
+}
+
+/** The chart (SVG, for the eye), its summary (the 4xx/429/5xx shares) and a table with every number
+ * (for screen readers; the SVG is hidden from them). */
+function renderUsage(res) {
+  const days = res.data;
+  const total = days.reduce((n, d) => n + d.requests, 0);
+  const sum = (c) => days.reduce((n, d) => n + (d.by_status[c] || 0), 0);
+  const summary = total === 0 ? h('p', {class: 'muted usage-summary'}, `No requests in the last ${USAGE_DAYS} days.`)
+    : h('p', {class: 'usage-summary'},
+      h('strong', {}, `${countFmt.format(total)} ${total === 1 ? 'request' : 'requests'}`), ` in ${USAGE_DAYS} days: `,
+      ['4xx', '429', '5xx'].map((c, i) => [i ? ', ' : '',
+        h('span', {class: `share share-${c}`}, `${share(sum(c), total)} ${c}`)]));
+  const W = 560, H = 150, top = 8, base = H - 24, slot = W / days.length, bar = Math.min(44, slot * 0.6);
+  const max = Math.max(1, ...days.map((d) => d.requests));
+  const bars = days.map((d, i) => {
+    const x = i * slot + (slot - bar) / 2;
+    let y = base;
+    const segs = USAGE_CLASSES.map((c) => {
+      const n = d.by_status[c.key] || 0;
+      const hgt = (n / max) * (base - top);
+      y -= hgt;
+      return n ? svg('rect', {class: `seg seg-${c.key}`, x: x.toFixed(1), y: y.toFixed(1), width: bar.toFixed(1),
+        height: Math.max(hgt, 1).toFixed(1)}) : null;
+    });
+    const label = usageDayFmt.format(new Date(d.start));
+    return svg('g', {},
+      svg('title', {}, `${usageDateFmt.format(new Date(d.start))}: ${d.requests} requests`),
+      segs,
+      svg('text', {class: 'day', x: (i * slot + slot / 2).toFixed(1), y: H - 6, 'text-anchor': 'middle'}, label),
+      d.requests ? svg('text', {class: 'count', x: (i * slot + slot / 2).toFixed(1), y: Math.max(y - 3, 10).toFixed(1),
+        'text-anchor': 'middle'}, countFmt.format(d.requests)) : null);
+  });
+  const chart = svg('svg', {class: 'usage-chart', viewBox: `0 0 ${W} ${H}`, 'aria-hidden': 'true', focusable: 'false'},
+    svg('line', {class: 'axis', x1: 0, y1: base + 0.5, x2: W, y2: base + 0.5}), bars);
+  const legend = h('ul', {class: 'usage-legend', 'aria-hidden': 'true'},
+    USAGE_CLASSES.map((c) => h('li', {}, h('span', {class: `swatch seg-${c.key}`}), c.label)));
+  const table = h('table', {class: 'usage-table visually-hidden'},
+    h('caption', {}, `Requests per day (UTC), the last ${USAGE_DAYS} days`),
+    h('thead', {}, h('tr', {}, h('th', {scope: 'col'}, 'Day'), h('th', {scope: 'col'}, 'Requests'),
+      USAGE_CLASSES.map((c) => h('th', {scope: 'col'}, c.label)))),
+    h('tbody', {}, days.map((d) => h('tr', {},
+      h('th', {scope: 'row'}, usageDateFmt.format(new Date(d.start))), h('td', {}, String(d.requests)),
+      USAGE_CLASSES.map((c) => h('td', {}, String(d.by_status[c.key] || 0)))))));
+  $('usage').replaceChildren(summary, chart, legend, table);
+}
+
+async function loadUsage(k) {
+  $('usage').replaceChildren(h('p', {class: 'muted'}, 'Loading usage…'));
+  try {
+    const params = new URLSearchParams({interval: 'day', since: usageSince().toISOString()});
+    const res = await api('GET', teamPath(`/${encodeURIComponent(k.id)}/usage?${params}`));
+    if (state.detailsKey && state.detailsKey.id === k.id) renderUsage(res);
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    if (state.detailsKey && state.detailsKey.id === k.id) {
+      $('usage').replaceChildren(h('p', {class: 'field-error'}, `The usage could not be loaded: ${e.message}`));
+    }
+  }
+}
+
 function setDetailsMode(editing) {
   show($('details-view'), !editing);
   show($('edit-form'), editing);
@@ -1227,6 +1375,7 @@ async function openDetails(k, returnTo) {
   if (!$('details-dialog').open) $('details-dialog').showModal();
   $('details-title').setAttribute('tabindex', '-1');
   $('details-title').focus();
+  loadUsage(k);
   loadActivity(k);
   try {
     const fresh = await api('GET', teamPath(`/${encodeURIComponent(k.id)}`));
@@ -1651,6 +1800,7 @@ function selectTeam(team) {
   show($('keys'), true);
   $('filter-q').value = '';
   $('filter-status').value = '';
+  setUnusedFilter(false);
   loadKeys(false);
   loadExpiring();
 }
@@ -1691,6 +1841,10 @@ async function start() {
   $('load-more').addEventListener('click', () => loadKeys(true));
   $('filters').addEventListener('submit', (ev) => { ev.preventDefault(); loadKeys(false); });
   $('filter-status').addEventListener('change', () => loadKeys(false));
+  $('filter-unused').addEventListener('click', () => {
+    setUnusedFilter(!unusedFilterOn());
+    loadKeys(false);
+  });
   let searchTimer = 0;
   $('filter-q').addEventListener('input', () => {
     window.clearTimeout(searchTimer);
