@@ -19,6 +19,7 @@ from test_api_keys import (CHANGE_SEEN_WITHIN, create, details, fan_out, forge, 
 LEAKS = "/v1/key-leaks"
 PATTERN = re.compile(r"^looped_[0-9A-Za-z]{46}$")
 SOURCE = "https://github.com/example/leaky/blob/main/settings.py"
+TIMED = ("lighttpd-pool", "apache-fcgid")  # where the no-oracle test measures times
 
 
 def address():
@@ -102,15 +103,17 @@ def comparable(r):
 
 def test_no_oracle_same_answer_and_time_for_real_and_made_up_keys(deployment, stack):
     """200 reports of real keys (each a new key, revoked behind the answer) and 200 of made-up
-    ones, interleaved at random: byte-identical answers, median times within 10%."""
+    ones, interleaved at random: byte-identical answers, median times within 10%. The times on
+    one lighttpd and one Apache deployment (the others compare 20 answers of each)."""
     d = deployment
     tok = token()
-    real = [create(d, stack, name=f"oracle {tok} {i}")["key"] for i in range(200)]
+    timed = d.name in TIMED
+    real = [create(d, stack, name=f"oracle {tok} {i}")["key"] for i in range(200 if timed else 20)]
     fake = [made_up(k) for k in real]
     order = [("real", k) for k in real] + [("fake", k) for k in fake]
     random.Random(tok).shuffle(order)
     times, answers = {"real": [], "fake": []}, {"real": set(), "fake": set()}
-    ips = [address() for _ in range(len(order) // 50)]  # 50 each: under the limit
+    ips = [address() for _ in range((len(order) + 49) // 50)]  # 50 each: under the limit
     with requests.Session() as s:
         for i, (kind, key) in enumerate(order):
             ip = ips[i // 50]
@@ -124,7 +127,9 @@ def test_no_oracle_same_answer_and_time_for_real_and_made_up_keys(deployment, st
             time.sleep(0.03)
     assert answers["real"] == answers["fake"] and len(answers["real"]) == 1, answers
     med = {kind: statistics.median(v) for kind, v in times.items()}
-    assert abs(med["real"] - med["fake"]) / min(med.values()) < 0.10, med
+    print(f"{d.name}: median answer real {med['real'] * 1e3:.2f} ms, made-up {med['fake'] * 1e3:.2f} ms")
+    if timed:
+        assert abs(med["real"] - med["fake"]) / min(med.values()) < 0.10, med
     # And the real ones were revoked.
     wait_until(lambda: use(d, real[-1]).status_code == 401, 5, "the last real key refused")
 
