@@ -241,36 +241,39 @@ static bool json_uint_in(json_t *v, json_int_t lo, json_int_t hi, uint32_t *out)
     return true;
 }
 
-static int parse_rate(json_t *v, struct key_input *in, struct app_error *err)
+int keys_rate_parse(json_t *v, const char *field, struct key_rate *out, struct app_error *err)
 {
+    char name[96];
     const char *k;
     json_t *f;
     int bad = 0;
 
-    memset(&in->rate, 0, sizeof in->rate);
+    memset(out, 0, sizeof *out);
     if (json_is_null(v))
         return 0;
     if (!json_is_object(v)) {
-        error_detail(err, "rate_limit", "must be null or {\"requests\", \"per_seconds\"}");
+        error_detail(err, field, "must be null or {\"requests\", \"per_seconds\"}");
         return -1;
     }
     json_object_foreach (v, k, f) {
         if (strcmp(k, "requests") != 0 && strcmp(k, "per_seconds") != 0) {
-            char name[88];
-
-            snprintf(name, sizeof name, "rate_limit.%.64s", k);
+            snprintf(name, sizeof name, "%s.%.64s", field, k);
             error_detail(err, name, "is not a known field");
             bad = -1;
         }
     }
-    if (!json_uint_in(json_object_get(v, "requests"), 1, 1000000, &in->rate.requests)) {
-        error_detail(err, "rate_limit.requests", "must be an integer from 1 to 1000000");
+    if (!json_uint_in(json_object_get(v, "requests"), 1, 1000000, &out->requests)) {
+        snprintf(name, sizeof name, "%s.requests", field);
+        error_detail(err, name, "must be an integer from 1 to 1000000");
         bad = -1;
     }
-    if (!json_uint_in(json_object_get(v, "per_seconds"), 1, 86400, &in->rate.per_seconds)) {
-        error_detail(err, "rate_limit.per_seconds", "must be an integer from 1 to 86400");
+    if (!json_uint_in(json_object_get(v, "per_seconds"), 1, 86400, &out->per_seconds)) {
+        snprintf(name, sizeof name, "%s.per_seconds", field);
+        error_detail(err, name, "must be an integer from 1 to 86400");
         bad = -1;
     }
+    if (bad)
+        memset(out, 0, sizeof *out);
     return bad;
 }
 
@@ -346,7 +349,7 @@ int keys_input_parse(json_t *body, bool create, int64_t now, struct key_input *i
                 in->has_expires = true;
             }
         } else if (strcmp(field, "rate_limit") == 0) {
-            in->has_rate = parse_rate(v, in, err) == 0;
+            in->has_rate = keys_rate_parse(v, "rate_limit", &in->rate, err) == 0;
         } else if (strcmp(field, "allowed_ips") == 0) {
             in->has_ips = parse_ips(v, in, err) == 0;
         } else {

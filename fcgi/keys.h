@@ -115,6 +115,11 @@ json_t *keys_time_json(int64_t ms);
 json_t *keys_rate_json(const struct key_rate *r);
 json_t *keys_ips_json(const struct ipnet *ips, uint32_t n);
 
+/* A rate limit from JSON: null (none: requests 0) or {"requests": 1-1000000, "per_seconds":
+ * 1-86400}, its problems as err's details named after field ("rate_limit.requests"). 0, or -1
+ * (out zeroed). */
+int keys_rate_parse(json_t *v, const char *field, struct key_rate *out, struct app_error *err);
+
 /* True if the client address may use k (its allow-list is empty, or holds the address). */
 bool keys_ip_allowed(const struct api_key *k, const struct ipnet *client);
 

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "keys.h"
 #include "leaks.h"
+#include "policy.h"
 #include "ratelimit.h"
 
 struct store;
@@ -174,6 +175,15 @@ typedef void (*store_leak_fn)(const struct leak_report *r, void *ctx);
 int store_leak_pending(struct store *st, const char *id, int64_t before, store_leak_fn fn,
                        void *ctx, struct app_error *err);
 int store_leak_done(struct store *st, const char *id, struct app_error *err);
+
+/* store_policy.c: the teams' key policies (api_key_policies, policy.h) */
+
+/* The team's policy into *out (the default, every rule off, when it has none): 0, or -1 with
+ * err set. store_policy_put replaces it with p: 0, or -1 with err set. */
+int store_policy_get(struct store *st, const char *team, struct key_policy *out,
+                     struct app_error *err);
+int store_policy_put(struct store *st, const char *team, const struct key_policy *p,
+                     struct app_error *err);
 
 /* store_audit.c: audit records: batched inserts, filtered pages, retention */
 

@@ -25,6 +25,8 @@ int handle_resource_get(struct request *req, struct response *res, struct app_er
 int handle_resource_update(struct request *req, struct response *res, struct app_error *err);
 int handle_resource_delete(struct request *req, struct response *res, struct app_error *err);
 int handle_openapi(struct request *req, struct response *res, struct app_error *err);
+int handle_policy_get(struct request *req, struct response *res, struct app_error *err);
+int handle_policy_update(struct request *req, struct response *res, struct app_error *err);
 int handle_key_leaks(struct request *req, struct response *res, struct app_error *err);
 int handle_metrics(struct request *req, struct response *res, struct app_error *err);
 

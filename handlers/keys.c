@@ -10,6 +10,7 @@
 #include "../fcgi/keysync.h"
 #include "../fcgi/keys.h"
 #include "../fcgi/log.h"
+#include "../fcgi/policy.h"
 #include "../fcgi/config.h"
 #include "../fcgi/store.h"
 #include "../fcgi/usage.h"
@@ -45,6 +46,18 @@ static int key_load(const struct request *req, struct api_key *k, struct app_err
     return rc;
 }
 
+/* The key object with what it breaks of the team's policy (api.md §6.4): lists and GET. */
+static json_t *key_with_violations(const struct api_key *k, const struct key_policy *p, int64_t now)
+{
+    json_t *o = keys_to_json(k, now);
+
+    if (o && json_object_set_new(o, "policy_violations", policy_violations(p, k, now)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static int respond_key(struct response *res, int status, const struct api_key *k,
                        struct app_error *err)
 {
@@ -56,6 +69,7 @@ static int respond_key(struct response *res, int status, const struct api_key *k
 int handle_keys_create(struct request *req, struct response *res, struct app_error *err)
 {
     struct key_input in;
+    struct key_policy policy;
     struct api_key k;
     unsigned char digest[AUTH_DIGEST_LEN];
     char raw[AUTH_KEY_LEN + 1], location[160];
@@ -64,13 +78,19 @@ int handle_keys_create(struct request *req, struct response *res, struct app_err
 
     if (keys_input_parse(req->body, true, now, &in, err) != 0)
         return -1;
+    if (store_policy_get(req->ctx->store, req->params[0], &policy, err) != 0)
+        return -1;
     memset(&k, 0, sizeof k);
     if (keys_apply(&k, &in, now, NULL, err) != 0)
+        return -1;
+    if (!in.has_rate)
+        k.rate = policy.default_rate; /* none asked for: the team's default, if any */
+    k.created_at = k.updated_at = now;
+    if (policy_check(&policy, &k, err) != 0)
         return -1;
     auth_id_generate("key_", k.id, sizeof k.id);
     snprintf(k.team_id, sizeof k.team_id, "%s", req->params[0]);
     snprintf(k.created_by, sizeof k.created_by, "%s", req->remote_user);
-    k.created_at = k.updated_at = now;
     auth_key_generate(raw);
     if (auth_key_digest(raw, digest) != 0) {
         error_set(err, ERR_INTERNAL, NULL);
@@ -98,6 +118,7 @@ done:
 int handle_keys_list(struct request *req, struct response *res, struct app_error *err)
 {
     static const size_t cap = PAGE_MAX + 1;
+    struct key_policy policy;
     struct api_key *page = NULL;
     struct key_query q = {.team = req->params[0], .status = -1, .now = util_now_ms()};
     const char *status = http_query_get(req, "status"), *cursor = http_query_get(req, "cursor");
@@ -153,6 +174,8 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
         error_set(err, ERR_INTERNAL, NULL);
         goto done;
     }
+    if (store_policy_get(req->ctx->store, q.team, &policy, err) != 0)
+        goto done;
     rc = store_key_list(req->ctx->store, &q, page, &n, err);
     if (rc < 0)
         goto done;
@@ -163,7 +186,7 @@ int handle_keys_list(struct request *req, struct response *res, struct app_error
         goto done;
     }
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(data, keys_to_json(&page[i], q.now));
+        json_array_append_new(data, key_with_violations(&page[i], &policy, q.now));
     res->status = 200;
     if (unused) {
         /* The stalest first: the cursor is at the last use (or creation) of the page's last. */
@@ -185,11 +208,16 @@ done:
 
 int handle_keys_get(struct request *req, struct response *res, struct app_error *err)
 {
+    struct key_policy policy;
     struct api_key k;
 
     if (key_load(req, &k, err) != 0)
         return -1;
-    return respond_key(res, 200, &k, err);
+    if (store_policy_get(req->ctx->store, k.team_id, &policy, err) != 0)
+        return -1;
+    res->status = 200;
+    res->body = key_with_violations(&k, &policy, util_now_ms());
+    return res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);
 }
 
 int handle_keys_update(struct request *req, struct response *res, struct app_error *err)
@@ -209,6 +237,15 @@ int handle_keys_update(struct request *req, struct response *res, struct app_err
     changes = json_object();
     if (keys_apply(&k, &in, now, changes, err) != 0)
         goto done;
+    /* A new expiry must keep the policy; an edit of anything else leaves a key made before the
+     * policy as it is (listed with its policy_violations). */
+    if (in.has_expires) {
+        struct key_policy policy;
+
+        if (store_policy_get(req->ctx->store, k.team_id, &policy, err) != 0 ||
+            policy_check(&policy, &k, err) != 0)
+            goto done;
+    }
     rc = store_key_update(req->ctx->store, &k, err);
     if (rc < 0)
         goto done;
@@ -332,6 +369,7 @@ static const char *header_hint(const char *hint, char out[AUTH_HINT_LEN])
  * loser's new key is deleted again. */
 int handle_keys_rotate(struct request *req, struct response *res, struct app_error *err)
 {
+    struct key_policy policy;
     struct api_key old, k;
     unsigned char digest[AUTH_DIGEST_LEN];
     char raw[AUTH_KEY_LEN + 1], location[160], hint[AUTH_HINT_LEN];
@@ -359,9 +397,13 @@ int handle_keys_rotate(struct request *req, struct response *res, struct app_err
             until = old.expires_at; /* the grace period never outlives the key */
     }
     keys_rotate_copy(&old, &k);
+    k.created_at = k.updated_at = now;
+    /* The new key keeps the old one's expiry: made now, it must keep the policy with it. */
+    if (store_policy_get(req->ctx->store, old.team_id, &policy, err) != 0 ||
+        policy_check(&policy, &k, err) != 0)
+        return -1;
     auth_id_generate("key_", k.id, sizeof k.id);
     snprintf(k.created_by, sizeof k.created_by, "%s", req->remote_user);
-    k.created_at = k.updated_at = now;
     auth_key_generate(raw);
     if (auth_key_digest(raw, digest) != 0) {
         error_set(err, ERR_INTERNAL, NULL);

@@ -45,6 +45,10 @@ static const struct route routes[] = {
     /* Secret scanners (no authentication); the body is read by the handler, after its rate
      * limit. */
     {"POST", "/v1/key-leaks", handle_key_leaks, 0, SCOPE_NONE, NULL},
+    /* Admins read the team's key policy; the handler lets only owners change it. */
+    {"GET", "/v1/teams/{team_id}/api-key-policy", handle_policy_get, KEYS_ADMIN, SCOPE_NONE, NULL},
+    {"PATCH", "/v1/teams/{team_id}/api-key-policy", handle_policy_update, KEYS_ADMIN | ROUTE_BODY,
+     SCOPE_NONE, NULL},
     {"GET", "/v1/teams/{team_id}/audit", handle_audit_list, KEYS_ADMIN, SCOPE_NONE, audit_params},
 
     /* The resources of the catalog (schemas/): {resource} matches only their names, and a
