@@ -58,11 +58,15 @@ static json_t *key_with_violations(const struct api_key *k, const struct key_pol
     return o;
 }
 
+/* Every key object a management endpoint answers carries its policy_violations (policy NULL:
+ * the key is known to break nothing, as a revoked one). */
 static int respond_key(struct response *res, int status, const struct api_key *k,
-                       struct app_error *err)
+                       const struct key_policy *policy, struct app_error *err)
 {
+    static const struct key_policy none;
+
     res->status = status;
-    res->body = keys_to_json(k, util_now_ms());
+    res->body = key_with_violations(k, policy ? policy : &none, util_now_ms());
     return res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);
 }
 
@@ -101,7 +105,7 @@ int handle_keys_create(struct request *req, struct response *res, struct app_err
     auth_key_hint(raw, k.hint);
     if (store_key_insert(req->ctx->store, &k, err) != 0)
         goto done;
-    if (respond_key(res, 201, &k, err) != 0)
+    if (respond_key(res, 201, &k, &policy, err) != 0)
         goto done;
     /* The one and only time the raw key leaves the server. */
     json_object_set_new(res->body, "key", json_string(raw));
@@ -215,13 +219,12 @@ int handle_keys_get(struct request *req, struct response *res, struct app_error 
         return -1;
     if (store_policy_get(req->ctx->store, k.team_id, &policy, err) != 0)
         return -1;
-    res->status = 200;
-    res->body = key_with_violations(&k, &policy, util_now_ms());
-    return res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);
+    return respond_key(res, 200, &k, &policy, err);
 }
 
 int handle_keys_update(struct request *req, struct response *res, struct app_error *err)
 {
+    struct key_policy policy;
     struct key_input in;
     struct api_key k;
     int64_t now = util_now_ms();
@@ -239,13 +242,9 @@ int handle_keys_update(struct request *req, struct response *res, struct app_err
         goto done;
     /* A new expiry must keep the policy; an edit of anything else leaves a key made before the
      * policy as it is (listed with its policy_violations). */
-    if (in.has_expires) {
-        struct key_policy policy;
-
-        if (store_policy_get(req->ctx->store, k.team_id, &policy, err) != 0 ||
-            policy_check(&policy, &k, err) != 0)
-            goto done;
-    }
+    if (store_policy_get(req->ctx->store, k.team_id, &policy, err) != 0 ||
+        (in.has_expires && policy_check(&policy, &k, err) != 0))
+        goto done;
     rc = store_key_update(req->ctx->store, &k, err);
     if (rc < 0)
         goto done;
@@ -256,7 +255,7 @@ int handle_keys_update(struct request *req, struct response *res, struct app_err
         goto done;
     }
     keysync_changed(req->ctx->store, k.id);
-    if (respond_key(res, 200, &k, err) != 0)
+    if (respond_key(res, 200, &k, &policy, err) != 0)
         goto done;
     audit_action(req, &k, "api_key.updated", 200, changes, NULL);
     ret = 0;
@@ -279,7 +278,7 @@ int handle_keys_revoke(struct request *req, struct response *res, struct app_err
     keysync_changed(req->ctx->store, k.id);
     if (rc == 0)
         audit_action(req, &k, "api_key.revoked", 200, NULL, NULL);
-    return respond_key(res, 200, &k, err);
+    return respond_key(res, 200, &k, NULL, err); /* revoked: it breaks no rule */
 }
 
 int handle_keys_delete(struct request *req, struct response *res, struct app_error *err)
@@ -429,7 +428,7 @@ int handle_keys_rotate(struct request *req, struct response *res, struct app_err
         goto done;
     }
     keysync_changed(req->ctx->store, old.id);
-    if (respond_key(res, 201, &k, err) != 0)
+    if (respond_key(res, 201, &k, &policy, err) != 0)
         goto done;
     /* The one and only time the new raw key leaves the server. */
     json_object_set_new(res->body, "key", json_string(raw));

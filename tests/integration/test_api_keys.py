@@ -34,7 +34,8 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 KEY_FIELDS = {"id", "name", "permission", "scopes", "status", "hint", "expires_at", "created_at",
               "created_by", "updated_at", "last_used_at", "last_used_ip", "revoked_at", "revoked_by",
-              "rate_limit", "allowed_ips", "rotated_from", "rotated_to"}
+              "rate_limit", "allowed_ips", "rotated_from", "rotated_to",
+              "policy_violations"}  # the management endpoints' key object (api.md §6.4)
 AUDIT_FIELDS = {"id", "at", "team_id", "actor", "action", "method", "path", "status", "ip",
                 "user_agent", "request_id"}
 SCOPE_CATALOG = {"customers": "billing", "products": "billing", "invoices": "billing",
