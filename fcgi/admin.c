@@ -26,7 +26,19 @@ static const char usage[] =
     "  member remove TEAM_ID USER        remove a membership\n"
     "  member list TEAM_ID               list members (user, role)\n"
     "  rate list                         the rate-limited keys' counts, per host, in their\n"
-    "                                    current windows (key, host, limit window, now, before)\n";
+    "                                    current windows (key, host, limit window, now, before)\n"
+    "  policy show TEAM_ID               the team's key policy (JSON, as the API answers it)\n"
+    "  leaks pending                     leak reports not worked yet (id, at, keys, source)\n";
+
+/* One leak report waiting to be worked (leaks pending): id, at, how many keys, source. */
+static void print_leak(const struct leak_report *r, void *ctx)
+{
+    char at[UTIL_TIME_LEN];
+
+    (void)ctx;
+    printf("%s\t%s\t%zu keys\t%s\n", r->id, util_time_format(r->at, at), r->ndigests,
+           r->source[0] ? r->source : "-");
+}
 
 static int usage_error(const char *what)
 {
@@ -223,6 +235,26 @@ static int run(struct store *st, const struct config *cfg, int argc, char **argv
         json_decref(rows);
         return 0;
     }
+    if (strcmp(cmd, "policy") == 0 && strcmp(sub, "show") == 0) {
+        struct key_policy p;
+        char *text;
+
+        if (argc != 3 || !valid_team_id(argv[2]))
+            return usage_error("policy show needs TEAM_ID");
+        if (store_policy_get(st, argv[2], &p, err) != 0)
+            return -1;
+        if ((rows = policy_to_json(&p)) == NULL ||
+            (text = json_dumps(rows, JSON_SORT_KEYS)) == NULL) {
+            json_decref(rows);
+            return error_set(err, ERR_INTERNAL, "out of memory");
+        }
+        printf("%s\n", text);
+        free(text);
+        json_decref(rows);
+        return 0;
+    }
+    if (strcmp(cmd, "leaks") == 0 && strcmp(sub, "pending") == 0 && argc == 2)
+        return store_leak_pending(st, NULL, INT64_MAX, print_leak, NULL, err);
     return usage_error("unknown command");
 }
 

@@ -85,26 +85,34 @@ static bool client_allowed(const struct request *req, const struct api_key *k)
     return k->nips == 0 || (ipnet_addr_parse(req->client_addr, &a) == 0 && keys_ip_allowed(k, &a));
 }
 
+void auth_rate_headers(struct response *res, const struct ratelimit_verdict *v)
+{
+    char n[16];
+
+    snprintf(n, sizeof n, "%u", (unsigned)v->limit);
+    http_header_add(res, "RateLimit-Limit", n);
+    snprintf(n, sizeof n, "%u", (unsigned)v->remaining);
+    http_header_add(res, "RateLimit-Remaining", n);
+    snprintf(n, sizeof n, "%u", (unsigned)v->reset_s);
+    http_header_add(res, "RateLimit-Reset", n);
+    if (v->allowed)
+        return;
+    snprintf(n, sizeof n, "%u", (unsigned)v->retry_after_s);
+    http_header_add(res, "Retry-After", n);
+}
+
 /* The rate-limit step: counts the request and adds the RateLimit-* headers (and Retry-After
  * when refused). Returns 0, or -1 with err set to rate_limited. */
 static int rate_take(const struct api_key *k, int64_t now, struct response *res,
                      struct app_error *err)
 {
     struct ratelimit_verdict v;
-    char n[16];
 
     ratelimit_take(k->id, k->rate.requests, k->rate.per_seconds, now, &v);
-    snprintf(n, sizeof n, "%u", (unsigned)v.limit);
-    http_header_add(res, "RateLimit-Limit", n);
-    snprintf(n, sizeof n, "%u", (unsigned)v.remaining);
-    http_header_add(res, "RateLimit-Remaining", n);
-    snprintf(n, sizeof n, "%u", (unsigned)v.reset_s);
-    http_header_add(res, "RateLimit-Reset", n);
+    auth_rate_headers(res, &v);
     if (v.allowed)
         return 0;
     metrics_rate_limited();
-    snprintf(n, sizeof n, "%u", (unsigned)v.retry_after_s);
-    http_header_add(res, "Retry-After", n);
     return error_set(err, ERR_RATE_LIMITED,
                      "This API key allows %u requests per %u seconds; retry in %u seconds.",
                      (unsigned)k->rate.requests, (unsigned)k->rate.per_seconds,

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "http.h"
 #include "keycache.h"
+#include "ratelimit.h"
 
 struct store;
 struct config;
@@ -43,6 +44,10 @@ struct principal {
  * audit; p is the caller's, nothing in it needs freeing. */
 int auth_key_verify(struct store *st, struct request *req, enum scope_access access,
                     struct principal *p, struct response *res, struct app_error *err);
+
+/* Adds a rate-limit verdict's RateLimit-Limit, -Remaining and -Reset to res, and Retry-After
+ * when it refuses: for a key's budget and for any other one (a leak reporter's, leaks.h). */
+void auth_rate_headers(struct response *res, const struct ratelimit_verdict *v);
 
 /* True if key k may use scope bit need (catalog_scope_bit): read_all grants every read
  * (including resources added after the key was made), write_all everything, restricted its

@@ -70,12 +70,34 @@ static int respond_key(struct response *res, int status, const struct api_key *k
     return res->body ? 0 : error_set(err, ERR_INTERNAL, NULL);
 }
 
+/* Makes k (its settings the caller's) a new key of the caller: an id, its creator, a new raw
+ * value into raw (the caller wipes it), its digest and hint; then stores it. Returns 0, or -1
+ * with err set. */
+static int key_mint(const struct request *req, struct api_key *k, char raw[AUTH_KEY_LEN + 1],
+                    struct app_error *err)
+{
+    unsigned char digest[AUTH_DIGEST_LEN];
+    int rc;
+
+    auth_id_generate("key_", k->id, sizeof k->id);
+    snprintf(k->created_by, sizeof k->created_by, "%s", req->remote_user);
+    auth_key_generate(raw);
+    rc = auth_key_digest(raw, digest);
+    auth_hex(digest, k->hash);
+    auth_wipe(digest, sizeof digest);
+    if (rc != 0) {
+        error_set(err, ERR_INTERNAL, NULL);
+        return error_log(err, "auth: HMAC failed");
+    }
+    auth_key_hint(raw, k->hint);
+    return store_key_insert(req->ctx->store, k, err);
+}
+
 int handle_keys_create(struct request *req, struct response *res, struct app_error *err)
 {
     struct key_input in;
     struct key_policy policy;
     struct api_key k;
-    unsigned char digest[AUTH_DIGEST_LEN];
     char raw[AUTH_KEY_LEN + 1], location[160];
     int64_t now = util_now_ms();
     int ret = -1;
@@ -92,18 +114,8 @@ int handle_keys_create(struct request *req, struct response *res, struct app_err
     k.created_at = k.updated_at = now;
     if (policy_check(&policy, &k, err) != 0)
         return -1;
-    auth_id_generate("key_", k.id, sizeof k.id);
     snprintf(k.team_id, sizeof k.team_id, "%s", req->params[0]);
-    snprintf(k.created_by, sizeof k.created_by, "%s", req->remote_user);
-    auth_key_generate(raw);
-    if (auth_key_digest(raw, digest) != 0) {
-        error_set(err, ERR_INTERNAL, NULL);
-        error_log(err, "auth: HMAC failed");
-        goto done;
-    }
-    auth_hex(digest, k.hash);
-    auth_key_hint(raw, k.hint);
-    if (store_key_insert(req->ctx->store, &k, err) != 0)
+    if (key_mint(req, &k, raw, err) != 0)
         goto done;
     if (respond_key(res, 201, &k, &policy, err) != 0)
         goto done;
@@ -115,7 +127,6 @@ int handle_keys_create(struct request *req, struct response *res, struct app_err
     ret = 0;
 done:
     auth_wipe(raw, sizeof raw);
-    auth_wipe(digest, sizeof digest);
     return ret;
 }
 
@@ -370,7 +381,6 @@ int handle_keys_rotate(struct request *req, struct response *res, struct app_err
 {
     struct key_policy policy;
     struct api_key old, k;
-    unsigned char digest[AUTH_DIGEST_LEN];
     char raw[AUTH_KEY_LEN + 1], location[160], hint[AUTH_HINT_LEN];
     int64_t now = util_now_ms(), until = 0;
     json_t *changes = NULL, *rotation = NULL;
@@ -401,17 +411,7 @@ int handle_keys_rotate(struct request *req, struct response *res, struct app_err
     if (store_policy_get(req->ctx->store, old.team_id, &policy, err) != 0 ||
         policy_check(&policy, &k, err) != 0)
         return -1;
-    auth_id_generate("key_", k.id, sizeof k.id);
-    snprintf(k.created_by, sizeof k.created_by, "%s", req->remote_user);
-    auth_key_generate(raw);
-    if (auth_key_digest(raw, digest) != 0) {
-        error_set(err, ERR_INTERNAL, NULL);
-        error_log(err, "auth: HMAC failed");
-        goto done;
-    }
-    auth_hex(digest, k.hash);
-    auth_key_hint(raw, k.hint);
-    if (store_key_insert(req->ctx->store, &k, err) != 0)
+    if (key_mint(req, &k, raw, err) != 0)
         goto done;
     rc = store_key_rotate(req->ctx->store, old.team_id, old.id, k.id, header_hint(k.hint, hint),
                           until, req->remote_user, now, err);
@@ -449,6 +449,5 @@ int handle_keys_rotate(struct request *req, struct response *res, struct app_err
 done:
     json_decref(changes);
     auth_wipe(raw, sizeof raw);
-    auth_wipe(digest, sizeof digest);
     return ret;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../fcgi/auth.h"
+#include "../fcgi/auth_check.h"
 #include "../fcgi/keysync.h"
 #include "../fcgi/leaks.h"
 #include "../fcgi/ratelimit.h"
@@ -22,7 +23,7 @@
 static int rate_take(const struct request *req, struct response *res, struct app_error *err)
 {
     unsigned char mac[8];
-    char id[24], n[16];
+    char id[24];
     struct ratelimit_verdict v;
 
     if (auth_mac("leak-rate", req->client_addr, strlen(req->client_addr), mac, sizeof mac) != 0)
@@ -31,16 +32,9 @@ static int rate_take(const struct request *req, struct response *res, struct app
     for (size_t i = 0; i < sizeof mac; i++)
         snprintf(id + 5 + 2 * i, 3, "%02x", mac[i]);
     ratelimit_take(id, LEAKS_PER_MINUTE, 60, util_now_ms(), &v);
-    snprintf(n, sizeof n, "%u", (unsigned)v.limit);
-    http_header_add(res, "RateLimit-Limit", n);
-    snprintf(n, sizeof n, "%u", (unsigned)v.remaining);
-    http_header_add(res, "RateLimit-Remaining", n);
-    snprintf(n, sizeof n, "%u", (unsigned)v.reset_s);
-    http_header_add(res, "RateLimit-Reset", n);
+    auth_rate_headers(res, &v);
     if (v.allowed)
         return 0;
-    snprintf(n, sizeof n, "%u", (unsigned)v.retry_after_s);
-    http_header_add(res, "Retry-After", n);
     return error_set(err, ERR_RATE_LIMITED,
                      "At most %d leak reports a minute from one address; retry in %u seconds.",
                      LEAKS_PER_MINUTE, (unsigned)v.retry_after_s);

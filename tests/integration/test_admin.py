@@ -28,6 +28,9 @@ from looped_test.settings import ADMIN_BIN, DB_NAME, FCGI_BIN, MEMBERS, TEAMS
     ["member", "list"],
     ["init", "extra"],
     ["team", "list", "extra"],
+    ["policy", "show"],
+    ["policy", "show", "Bad_Team"],
+    ["leaks", "pending", "extra"],
 ])
 def test_bad_arguments_exit_2_with_message(stack, argv):
     r = stack.admin(*argv)

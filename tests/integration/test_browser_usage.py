@@ -13,24 +13,9 @@ import uuid
 from looped_test.procs import wait_until
 from test_browser import (axe_check, deployment, expect, key_self, pages, people, search, shot,  # noqa: F401
                           wait_ready)
+from test_browser_rotation import fact, key_row, new_key
 
 DAY = dt.timedelta(days=1)
-
-
-def new_key(d, stack, **body):
-    body.setdefault("name", f"Usage {uuid.uuid4().hex[:8]}")
-    body.setdefault("permission", "read_all")
-    r = people(d, stack).post(d.url + "/v1/teams/acme/api-keys", json=body, timeout=15)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def key_row(page, key_id):
-    return page.locator(f'#keys-body tr[data-key-id="{key_id}"]')
-
-
-def fact(page, label):
-    return page.locator("#details-facts dt", has_text=re.compile(f"^{label}$")).locator("xpath=following-sibling::dd[1]")
 
 
 def open_details(page, key_id):

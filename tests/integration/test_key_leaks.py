@@ -231,6 +231,24 @@ def test_a_report_left_by_a_crash_is_worked_by_the_sweep(deployment, stack, mong
     wait_until(lambda: db.key_leak_reports.count_documents({"request_id": rid}) == 0, 5, "report removed")
 
 
+def test_admin_lists_pending_reports(deployment, stack, mongo):
+    """looped-admin leaks pending: the reports not worked yet (one made to be worked in a minute,
+    so that no sweep takes it first), never a key."""
+    _, db = mongo
+    rid, report_id = uuid.uuid4().hex, f"leak_test{token()}"
+    db.key_leak_reports.insert_one({
+        "_id": report_id, "at": dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=60),
+        "digests": ["0" * 64, "1" * 64], "source": SOURCE, "ip": "198.51.100.2", "user_agent": "scanner/1",
+        "request_id": rid})
+    try:
+        out = stack.admin("leaks", "pending")
+        assert out.returncode == 0, out.stderr
+        line = [x for x in out.stdout.splitlines() if x.startswith(report_id)]
+        assert len(line) == 1 and line[0].split("\t")[2:] == ["2 keys", SOURCE], out.stdout
+    finally:
+        db.key_leak_reports.delete_one({"_id": report_id})
+
+
 def test_openapi_documents_the_secret_pattern(deployment):
     doc = deployment.session.get(deployment.url + "/openapi.json", timeout=15).json()
     op = doc["paths"][LEAKS]["post"]

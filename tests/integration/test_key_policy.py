@@ -3,6 +3,7 @@ rotations refused against it naming the field, older keys listed with policy_vio
 never changed. The tests use a team of their own (the policy would change what every other test
 may create in acme); every deployment shares the store, so each test sets the policy it needs."""
 
+import json
 import time
 
 import pytest
@@ -86,6 +87,10 @@ def test_default_read_by_admins_changed_by_owners_audited(deployment, stack, pol
     assert rec["changes"] == {"require_expiry": {"old": False, "new": True}}
     r = person(d, stack, "GET", f"/v1/teams/{TEAM}/audit?action=api_key_policy.updated", user=OWNER)
     assert r.status_code == 200 and r.json()["data"][0]["changes"] == rec["changes"], r.text
+    # Where an operator looks: looped-admin policy show, the same object.
+    out = stack.admin("policy", "show", TEAM)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == got
 
 
 @pytest.mark.parametrize("body,field", [
