@@ -370,7 +370,7 @@ fail:
     return error_invalid(err, "request");
 }
 
-static void change(json_t *changes, const char *field, json_t *old, json_t *new)
+void keys_change(json_t *changes, const char *field, json_t *old, json_t *new)
 {
     if (changes == NULL || json_equal(old, new)) {
         json_decref(old);
@@ -398,12 +398,12 @@ int keys_apply(struct api_key *k, const struct key_input *in, int64_t now, json_
         return error_invalid(err, "request");
     }
     if (in->has_name) {
-        change(changes, "name", json_string(k->name), json_string(in->name));
+        keys_change(changes, "name", json_string(k->name), json_string(in->name));
         memcpy(k->name, in->name, sizeof k->name);
     }
-    change(changes, "permission", json_string(keys_permission_name(k->permission)),
-           json_string(keys_permission_name(perm)));
-    change(changes, "scopes", catalog_scopes_json(k->scopes), catalog_scopes_json(scopes));
+    keys_change(changes, "permission", json_string(keys_permission_name(k->permission)),
+                json_string(keys_permission_name(perm)));
+    keys_change(changes, "scopes", catalog_scopes_json(k->scopes), catalog_scopes_json(scopes));
     k->permission = perm;
     k->scopes = scopes;
     /* A rotated key's grace period may be moved, not ended never: it must stop some day. */
@@ -413,17 +413,17 @@ int keys_apply(struct api_key *k, const struct key_input *in, int64_t now, json_
         return error_invalid(err, "request");
     }
     if (in->has_expires) {
-        change(changes, "expires_at", keys_time_json(k->expires_at),
-               keys_time_json(in->expires_at));
+        keys_change(changes, "expires_at", keys_time_json(k->expires_at),
+                    keys_time_json(in->expires_at));
         k->expires_at = in->expires_at;
     }
     if (in->has_rate) {
-        change(changes, "rate_limit", keys_rate_json(&k->rate), keys_rate_json(&in->rate));
+        keys_change(changes, "rate_limit", keys_rate_json(&k->rate), keys_rate_json(&in->rate));
         k->rate = in->rate;
     }
     if (in->has_ips) {
-        change(changes, "allowed_ips", keys_ips_json(k->ips, k->nips),
-               keys_ips_json(in->ips, in->nips));
+        keys_change(changes, "allowed_ips", keys_ips_json(k->ips, k->nips),
+                    keys_ips_json(in->ips, in->nips));
         memcpy(k->ips, in->ips, in->nips * sizeof *in->ips);
         k->nips = in->nips;
     }

@@ -88,6 +88,10 @@ json_t *keys_to_json(const struct api_key *k, int64_t now);
 int keys_input_parse(json_t *body, bool create, int64_t now, struct key_input *in,
                      struct app_error *err);
 
+/* Adds {"old", "new"} under field to changes (an audit record's "changes") when they differ and
+ * changes is not NULL; takes both references either way. */
+void keys_change(json_t *changes, const char *field, json_t *old, json_t *new);
+
 /* Applies in to k and checks the result: restricted needs at least one scope, the others
  * none. If changes is not NULL, adds {"field": {"old", "new"}} for each field that changed.
  * Returns 0, or -1 with err set (validation_failed). */

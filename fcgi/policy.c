@@ -11,16 +11,6 @@ static json_t *days_json(uint32_t days)
     return days ? json_integer(days) : json_null();
 }
 
-static void change(json_t *changes, const char *field, json_t *old, json_t *new)
-{
-    if (changes && !json_equal(old, new))
-        json_object_set_new(changes, field, json_pack("{s:o, s:o}", "old", old, "new", new));
-    else {
-        json_decref(old);
-        json_decref(new);
-    }
-}
-
 int policy_patch(struct key_policy *p, json_t *body, json_t *changes, struct app_error *err)
 {
     struct key_policy next = *p;
@@ -56,12 +46,12 @@ int policy_patch(struct key_policy *p, json_t *body, json_t *changes, struct app
     }
     if (err->details)
         return error_invalid(err, "request");
-    change(changes, "max_lifetime_days", days_json(p->max_lifetime_days),
-           days_json(next.max_lifetime_days));
-    change(changes, "require_expiry", json_boolean(p->require_expiry),
-           json_boolean(next.require_expiry));
-    change(changes, "default_rate_limit", keys_rate_json(&p->default_rate),
-           keys_rate_json(&next.default_rate));
+    keys_change(changes, "max_lifetime_days", days_json(p->max_lifetime_days),
+                days_json(next.max_lifetime_days));
+    keys_change(changes, "require_expiry", json_boolean(p->require_expiry),
+                json_boolean(next.require_expiry));
+    keys_change(changes, "default_rate_limit", keys_rate_json(&p->default_rate),
+                keys_rate_json(&next.default_rate));
     *p = next;
     return 0;
 }
